@@ -28,7 +28,7 @@ KOREAN = {e.name: e.korean for e in EMOTIONS}
 
 # Spellings seen in corpora and spreadsheets, mapped to our names.
 _ALIASES = {
-    "neutral": "neutral", "중립": "neutral", "평온": "neutral", "none": "neutral",
+    "neutral": "neutral", "중립": "neutral", "평온": "neutral",
     "happy": "happy", "happiness": "happy", "joy": "happy", "기쁨": "happy", "행복": "happy",
     "sad": "sad", "sadness": "sad", "슬픔": "sad",
     "angry": "angry", "anger": "angry", "분노": "angry", "화남": "angry",
@@ -44,7 +44,7 @@ def normalize_label(value: object) -> str:
 
     Raises UnknownLabel with the offending value for anything else.
     """
-    if isinstance(value, bool):
+    if value is None or isinstance(value, bool):
         raise UnknownLabel(f"unknown emotion label {value!r}")
     if isinstance(value, int) or (isinstance(value, float) and value == int(value)):
         if int(value) in ID2LABEL:
