@@ -1,0 +1,31 @@
+from emotag.dataset import text_hash
+from emotag.stories import join_labels, read_story, story_sentences
+
+STORY = "# source: written for the tests; license: CC0\n작은 별\n작은 별이 하늘에서 반짝였어요. \"와, 예쁘다!\" 아이가 웃었어요.\n별은 곧 사라졌어요.\n"
+
+
+def test_read_story_and_key_sentences(tmp_path):
+    (tmp_path / "star.txt").write_text(STORY, encoding="utf-8")
+    story = read_story(tmp_path / "star.txt")
+    assert story.title == "작은 별" and story.source.startswith("# source")
+    rows = story_sentences(story)
+    assert rows[0]["text"] == "작은 별" and rows[0]["index"] == 0
+    assert all(r["hash"] == text_hash(r["text"])[:12] for r in rows)
+
+
+def test_join_matches_by_file_index_and_hash(tmp_path):
+    (tmp_path / "star.txt").write_text(STORY, encoding="utf-8")
+    rows = story_sentences(read_story(tmp_path / "star.txt"))
+    labels = [{"story": "star.txt", "index": str(r["index"]), "hash": r["hash"], "label": "neutral", "annotator": "a"}
+              for r in rows]
+    labels[1]["hash"] = "000000000000"  # the text changed since labelling: dropped, not mislabelled
+    labels.append({"story": "missing.txt", "index": "0", "hash": "x", "label": "sad", "annotator": "a"})
+    joined = join_labels(labels, tmp_path)
+    assert [j["text"] for j in joined] == [r["text"] for r in rows if r["index"] != 1]
+    assert join_labels(labels, tmp_path / "absent") == []
+
+
+def test_labels_carry_no_story_text(stories_dir):
+    story = read_story(stories_dir / "geumdokki.txt")
+    rows = story_sentences(story)
+    assert len(rows) > 10 and rows[0]["text"] == story.title
