@@ -62,3 +62,27 @@ def join_labels(label_rows: list[dict], stories_dir: str | Path = DEFAULT_STORIE
         if sentence is not None:
             joined.append({**row, "index": int(row["index"]), "text": sentence["text"]})
     return joined
+
+
+# Whole stories kept apart for validation: never trained on, so every run is compared on the same ground.
+STORY_VALIDATION = frozenset({
+    "byeongari_byeol.txt", "geumdokki.txt", "harabeojiui_jeongwon.txt", "jageun_himdo_hapchimyeon.txt",
+    "junuui_toyoil.txt", "kkachiui_ot.txt", "nae_moseup_geudaero.txt", "saedeurui_wang.txt",
+})
+
+
+def final_story_labels(joined: list[dict]) -> list[dict]:
+    """One label per sentence from several annotators: the majority, ties going to the first annotator by name."""
+    from collections import Counter, defaultdict
+
+    votes: dict[tuple[str, int], list[dict]] = defaultdict(list)
+    for row in sorted(joined, key=lambda r: r["annotator"]):
+        votes[(row["story"], row["index"])].append(row)
+    final = []
+    for (story, index), rows in sorted(votes.items()):
+        counts = Counter(r["label"] for r in rows)
+        top = max(counts.values())
+        label = next(r["label"] for r in rows if counts[r["label"]] == top)
+        final.append({"story": story, "index": index, "text": rows[0]["text"], "label": label,
+                      "annotators": len(rows), "split": "valid" if story in STORY_VALIDATION else "train"})
+    return final

@@ -29,3 +29,33 @@ def test_labels_carry_no_story_text(stories_dir):
     story = read_story(stories_dir / "geumdokki.txt")
     rows = story_sentences(story)
     assert len(rows) > 10 and rows[0]["text"] == story.title
+
+
+def test_final_labels_take_the_majority_and_mark_the_validation_stories():
+    from emotag.stories import STORY_VALIDATION, final_story_labels
+    rows = [
+        {"story": "a.txt", "index": 0, "text": "가", "label": "sad", "annotator": "b"},
+        {"story": "a.txt", "index": 0, "text": "가", "label": "happy", "annotator": "a"},
+        {"story": "a.txt", "index": 1, "text": "나", "label": "sad", "annotator": "a"},
+        {"story": "a.txt", "index": 1, "text": "나", "label": "angry", "annotator": "b"},
+        {"story": "a.txt", "index": 1, "text": "나", "label": "angry", "annotator": "c"},
+        {"story": "geumdokki.txt", "index": 0, "text": "다", "label": "neutral", "annotator": "a"},
+    ]
+    final = final_story_labels(rows)
+    assert [(f["index"], f["label"], f["annotators"]) for f in final[:2]] == [(0, "happy", 2), (1, "angry", 3)]
+    assert final[2]["split"] == "valid" and final[0]["split"] == "train"
+    assert len(STORY_VALIDATION) >= 6
+
+
+def test_committed_label_file_is_complete_and_textless(stories_dir):
+    from pathlib import Path
+
+    from emotag.stories import final_story_labels, join_labels, read_label_file
+    path = Path(__file__).resolve().parent.parent / "training" / "data" / "story_labels.csv"
+    rows = read_label_file(path)
+    assert set(rows[0]) == {"story", "index", "hash", "label", "annotator"}
+    joined = join_labels(rows, stories_dir)
+    assert len(joined) == len(rows)  # every label still matches its sentence
+    final = final_story_labels(joined)
+    assert len(final) >= 2500
+    assert sum(f["split"] == "valid" for f in final) >= 250

@@ -34,7 +34,8 @@ class ClassicalModel(EmotionModel):
         self.vectorizer, self.coef, self.intercept = vectorizer, coef.astype(np.float32), intercept.astype(np.float32)
 
     @classmethod
-    def train(cls, texts: Sequence[str], label_ids: Sequence[int], **params) -> "ClassicalModel":
+    def train(cls, texts: Sequence[str], label_ids: Sequence[int], sample_weight: Sequence[float] | None = None,
+              **params) -> "ClassicalModel":
         hp = {**DEFAULTS, **params}
         labels = np.asarray(label_ids, dtype=int)
         missing = sorted(set(range(NUM_LABELS)) - set(labels.tolist()))
@@ -43,7 +44,7 @@ class ClassicalModel(EmotionModel):
         vectorizer = _vectorizer(hp)
         features = vectorizer.fit_transform(list(texts))
         clf = LogisticRegression(C=hp["C"], max_iter=2000, class_weight=hp["class_weight"], random_state=hp["seed"])
-        clf.fit(features, labels)
+        clf.fit(features, labels, sample_weight=None if sample_weight is None else np.asarray(sample_weight, float))
         return cls(vectorizer, clf.coef_, clf.intercept_, {"hyperparameters": hp})
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
