@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--input", required=True, help="a text file with one sentence per line, or - for stdin")
     common(pred, "jsonl")
     pred.set_defaults(func=cmd_predict)
+
+    from .store.cli import add_subcommands  # import / export (the annotation store)
+
+    add_subcommands(sub)
     return parser
 
 
