@@ -1,12 +1,34 @@
 """Backbones and loading. ``load_model(folder)`` picks the backbone named in the folder's metadata."""
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 from .base import METADATA_FILE, EmotionModel, ModelLoadError, read_metadata
 from .classical import ClassicalModel
 
-BACKBONES: dict[str, type[EmotionModel]] = {ClassicalModel.backbone: ClassicalModel}
+
+class _Backbones(dict):
+    """Backbone name → class. Backbones that need torch or onnxruntime are registered as "module:Class" and
+    imported on first lookup, so serving the classical model never pays for importing them."""
+
+    def __getitem__(self, name: str) -> type[EmotionModel]:
+        value = super().__getitem__(name)
+        if isinstance(value, str):
+            module, _, attr = value.partition(":")
+            value = getattr(importlib.import_module(module), attr)
+            self[name] = value
+        return value
+
+    def get(self, name, default=None):
+        return self[name] if name in self else default
+
+
+BACKBONES: dict[str, type[EmotionModel]] = _Backbones({
+    ClassicalModel.backbone: ClassicalModel,
+    "kobert": "emotag.models.transformer:TransformerModel",
+    "kobert-onnx": "emotag.models.onnx_export:OnnxModel",
+})
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "bundled" / "classical"
 
