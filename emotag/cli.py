@@ -45,6 +45,25 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from .registry import Registry
+
+    registry = Registry(args.models_dir)
+    if args.action == "list":
+        for entry in registry.list():
+            meta = entry.metadata
+            metrics = meta.get("metrics", {})
+            figures = " ".join(f"{k}={v.get('macro_f1')}" for k, v in metrics.items() if isinstance(v, dict))
+            print(f"{'*' if entry.active else ' '} {entry.id:<40} {meta.get('backbone', '?'):<12} "
+                  f"{meta.get('name', '')} {figures or meta.get('error', '')}")
+    elif args.action == "add":
+        print(registry.add(args.target))
+    elif args.action == "activate":
+        registry.activate(args.target)
+        print(f"active model: {args.target}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m emotag", description="Tag Korean story sentences with emotions "
                                      "(neutral/happy/sad/angry).")
@@ -67,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     common(pred, "jsonl")
     pred.set_defaults(func=cmd_predict)
 
+    models = sub.add_parser("models", help="list registered models, add a model folder, activate (promote/roll back)")
+    models.add_argument("action", choices=("list", "add", "activate"))
+    models.add_argument("target", nargs="?", help="add: a model folder; activate: a model id ('bundled' included)")
+    models.add_argument("--models-dir", help="registry folder (default: $EMOTAG_MODELS_DIR or ./models)")
+    models.set_defaults(func=cmd_models)
+
     from .store.cli import add_subcommands  # import / export (the annotation store)
 
     add_subcommands(sub)
@@ -77,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (InputError, ModelLoadError, SplitterError) as exc:
+    except (InputError, ModelLoadError, SplitterError, FileExistsError) as exc:
         print(f"emotag: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:

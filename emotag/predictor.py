@@ -14,7 +14,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .labels import LABELS
-from .models import BUNDLED_MODEL, EmotionModel, load_model
+from .models import EmotionModel, load_model
 from .splitter import split_sentences
 from .textio import check_story_text
 
@@ -76,8 +76,12 @@ _default: Predictor | None = None
 
 
 def default_model_path() -> Path:
-    """The model served by default: $EMOTAG_MODEL if set, else the bundled offline model."""
-    return Path(os.environ.get("EMOTAG_MODEL") or BUNDLED_MODEL)
+    """The model served by default: $EMOTAG_MODEL if set, else the registry's active model (else the bundled one)."""
+    if os.environ.get("EMOTAG_MODEL"):
+        return Path(os.environ["EMOTAG_MODEL"])
+    from .registry import Registry
+
+    return Registry().active_path()
 
 
 def get_predictor() -> Predictor:
