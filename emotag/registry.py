@@ -10,10 +10,10 @@ loads; a folder that fails to load raises ModelLoadError and the active model st
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,17 +80,16 @@ class Registry:
         return load_model(self.path(model_id or self.active_id()))
 
     # -- writing -------------------------------------------------------------------------------------------
-    def new_id(self, backbone: str, fingerprint: str = "") -> str:
+    def new_id(self, backbone: str) -> str:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-        digest = hashlib.sha1(f"{stamp}{fingerprint}{os.getpid()}".encode()).hexdigest()[:6]
-        return f"{stamp}-{re.sub(r'[^A-Za-z0-9-]', '-', backbone)}-{digest}"
+        return f"{stamp}-{re.sub(r'[^A-Za-z0-9-]', '-', backbone)}-{secrets.token_hex(3)}"
 
     def add(self, folder: str | Path, model_id: str | None = None) -> str:
         """Move a finished model folder into the registry (it must load) and return its id; not activated."""
         folder = Path(folder)
         meta = read_metadata(folder)
         load_model(folder)  # refuses a folder that would not serve
-        model_id = model_id or self.new_id(meta["backbone"], meta.get("data_fingerprint", ""))
+        model_id = model_id or self.new_id(meta["backbone"])
         target = self.path(model_id)
         if target.exists():
             raise FileExistsError(f"model {model_id} already exists in {self.root}")
