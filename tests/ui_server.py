@@ -70,7 +70,8 @@ def start_server(tmp: Path, model: Path = BUNDLED) -> Server:
     env.update({
         "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "GRADIO_TEMP_DIR": str(tmp / "gradio-tmp"), "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
-        "PYTHONUNBUFFERED": "1",
+        "PYTHONUNBUFFERED": "1", "EMOTAG_DB_URL": f"sqlite:///{tmp / 'annotations.db'}",
+        "EMOTAG_MODELS_DIR": str(tmp / "models"),
     })
     env.pop("GRADIO_SERVER_PORT", None)
     log = tmp / "server.log"

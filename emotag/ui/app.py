@@ -13,6 +13,8 @@ import gradio as gr
 # (module under emotag.ui, tab id). Order = order of the tabs.
 TABS: list[tuple[str, str]] = [
     ("tag_tab", "tag"),
+    ("annotate_tab", "annotate"),
+    ("review_tab", "review"),
 ]
 
 FONT_STACK = ["Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", "sans-serif"]
