@@ -15,6 +15,7 @@ TABS: list[tuple[str, str]] = [
     ("tag_tab", "tag"),
     ("annotate_tab", "annotate"),
     ("review_tab", "review"),
+    ("retrain_tab", "retrain"),
 ]
 
 FONT_STACK = ["Noto Sans CJK KR", "Noto Sans KR", "Apple SD Gothic Neo", "Malgun Gothic", "sans-serif"]
