@@ -29,7 +29,7 @@ from .tiny_bert import LABELLED, make_tiny_kobert  # noqa: E402
 ROTATE = dict(zip(LABELS, LABELS[1:] + LABELS[:1]))  # neutral→happy→sad→angry→neutral
 STORY = " ".join(LABELLED["happy"][:3] + LABELLED["angry"][:3] + LABELLED["sad"][:2] + LABELLED["neutral"][:2])
 OVERRIDE = LABELLED["happy"][0]  # a human label in the store overrides the corpus label of this sentence
-KOBERT_FAST = dict(lr=2e-3, batch_size=8, epochs=4, patience=4, seed=1)
+KOBERT_FAST = dict(lr=2e-3, batch_size=8, epochs=20, patience=20, seed=1)  # long enough to be seen running
 
 
 def app_env(tmp: Path) -> dict:

@@ -88,4 +88,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    code = main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # Under torchrun the work is done and saved; skip interpreter teardown, where gloo's background threads
+        # can abort a process ("terminate called without an active exception") and fail the whole launch.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
