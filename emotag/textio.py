@@ -33,17 +33,21 @@ def decode_bytes(data: bytes, name: str = "the file") -> str:
     raise InputError(f"{name} is neither UTF-8 nor CP949/EUC-KR text: save it as UTF-8 and try again.")
 
 
-def read_text_file(path: str | Path) -> str:
+def read_file_bytes(path: str | Path) -> bytes:
+    """A file's bytes, or InputError saying plainly why it cannot be read."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise InputError(f"{path} is a folder, not a text file") from None
+        raise InputError(f"{path} is a folder, not a file") from None
     except OSError as exc:
         raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
-    return decode_bytes(data, name=str(path))
+
+
+def read_text_file(path: str | Path) -> str:
+    return decode_bytes(read_file_bytes(path), name=str(path))
 
 
 def check_story_text(text: str | None, max_chars: int = MAX_CHARS) -> str:

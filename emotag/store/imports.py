@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..labels import UnknownLabel, normalize_label
-from ..textio import InputError, check_story_text, decode_bytes, has_hangul
+from ..textio import InputError, check_story_text, decode_bytes, has_hangul, read_file_bytes
 from . import IMPORT_ANNOTATOR, SentenceInput, Story, StoryInput
 
 FORMATS = ("txt", "xlsx", "csv", "jsonl")
@@ -405,16 +405,8 @@ def parse_file(source: str | Path | bytes, name: str | None = None, *, fmt: str 
     if isinstance(source, (bytes, bytearray)):
         data, name = bytes(source), name or "the file"
     else:
-        path = Path(source)
-        name = name or path.name
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise InputError(f"{path} is a folder, not a file") from None
-        except OSError as exc:
-            raise InputError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        name = name or Path(source).name
+        data = read_file_bytes(source)
     fmt = fmt or detect_format(name, data)
     if fmt not in FORMATS:
         raise InputError(f"unknown import format {fmt!r} (choose from {', '.join(FORMATS)})")
