@@ -37,4 +37,11 @@ SAMPLES: dict[str, str] = {
     ),
 }
 
-__all__ = ["SAMPLES"]
+# How a storyteller would voice each sentence (in split order), tagged by us like the shared stories.
+SAMPLE_LABELS: dict[str, list[str]] = {
+    "토토의 커다란 당근": ["neutral", "neutral", "happy", "neutral", "angry", "sad", "sad", "neutral", "happy"],
+    "할머니의 빨간 목도리": ["neutral", "neutral", "happy", "sad", "sad", "neutral", "angry", "happy"],
+    "어부 아저씨의 작은 배": ["neutral", "neutral", "sad", "sad", "angry", "neutral", "happy"],
+}
+
+__all__ = ["SAMPLES", "SAMPLE_LABELS"]

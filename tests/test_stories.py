@@ -59,3 +59,14 @@ def test_committed_label_file_is_complete_and_textless(stories_dir):
     final = final_story_labels(joined)
     assert len(final) >= 2500
     assert sum(f["split"] == "valid" for f in final) >= 250
+
+
+def test_our_own_sample_stories_carry_one_label_per_sentence():
+    from emotag.labels import LABELS
+    from emotag.samples import SAMPLE_LABELS, SAMPLES
+    from emotag.splitter import split_sentences
+    assert set(SAMPLE_LABELS) == set(SAMPLES)
+    for title, text in SAMPLES.items():
+        labels = SAMPLE_LABELS[title]
+        assert len(split_sentences(text)) == len(labels) and set(labels) <= set(LABELS)
+    assert {label for labels in SAMPLE_LABELS.values() for label in labels} == set(LABELS)
