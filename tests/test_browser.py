@@ -12,12 +12,10 @@ import pytest
 
 from emotag.labels import COLORS
 from emotag.samples import SAMPLES
+from tests.browser import browser, new_page  # noqa: F401  (module-scoped fixture: headless chromium)
 from tests.ui_server import app_server  # noqa: F401  (module-scoped fixture: the running app)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT_COPY = Path("/tmp/emotag_tag_tab.png")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 STORY = (next(iter(SAMPLES.values()))
          + '토토가 말했어요. "<script>window.__pwned=1</script> 누가 그랬어! 정말 화가 나!"\n'
          + "편지에는 <b>bold</b> 글씨로 '고마워'라고 쓰여 있었어요. 너무 기뻤어요!\n")
@@ -36,35 +34,11 @@ def _parse_css_color(value: str) -> tuple[int, int, int] | None:
     return tuple(int(g) for g in m.groups()) if m else None
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        except Exception as exc:  # pragma: no cover - depends on the machine
-            pytest.skip(f"chromium does not start under playwright: {exc}")
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.fixture
 def page(browser, app_server):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="ko-KR")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(app_server.url, wait_until="domcontentloaded")
-    page.locator("#tag-text textarea").wait_for(state="visible", timeout=30_000)
-    page.errors = errors
-    try:
+    with new_page(browser, app_server.url) as page:
+        page.locator("#tag-text textarea").wait_for(state="visible", timeout=30_000)
         yield page
-    finally:
-        context.close()
 
 
 def test_tag_story_in_browser(page, tmp_path):

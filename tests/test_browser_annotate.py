@@ -6,20 +6,17 @@ Never runs ``playwright install``: it uses the system chromium and skips when ch
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
 from emotag.labels import COLORS
 from emotag.samples import SAMPLES
+from tests.browser import browser, new_page  # noqa: F401  (module-scoped fixture: headless chromium)
 from tests.ui_server_db import db_server  # noqa: F401  (module-scoped fixture: the app on a temporary database)
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = Path("/tmp/emotag_annotate_tab.png")
 REVIEW_SCREENSHOT = Path("/tmp/emotag_review_tab.png")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 TITLE, STORY = next(iter(SAMPLES.items()))
 STORY += '토토가 편지를 읽었어요. "<b>bold</b> <script>window.__pwned=1</script> 고마워!"\n'
 OTHER_TITLE, OTHER = list(SAMPLES.items())[1]
@@ -35,36 +32,12 @@ def _css_rgb(value: str) -> tuple[int, ...] | None:
     return tuple(int(g) for g in m.groups()) if m else None
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        except Exception as exc:  # pragma: no cover - depends on the machine
-            pytest.skip(f"chromium does not start under playwright: {exc}")
-        try:
-            yield b
-        finally:
-            b.close()
-
-
 @pytest.fixture
 def page(browser, db_server):  # noqa: F811
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="ko-KR")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(db_server.url, wait_until="domcontentloaded")
-    page.get_by_role("tab", name="Annotate").click()
-    page.locator("#annotate-card").wait_for(state="visible", timeout=30_000)
-    page.errors = errors
-    try:
+    with new_page(browser, db_server.url) as page:
+        page.get_by_role("tab", name="Annotate").click()
+        page.locator("#annotate-card").wait_for(state="visible", timeout=30_000)
         yield page
-    finally:
-        context.close()
 
 
 def _wait_sentence(page, sentence_id: int) -> None:

@@ -6,50 +6,23 @@ Never runs ``playwright install``: it uses the system chromium and skips when ch
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.ui_server import start_server
+from tests.browser import browser, new_page  # noqa: F401  (module-scoped fixture: headless chromium)
 
-from .test_ui_retrain import app_env
+from .test_ui_retrain import start_retrain_server
 from .tiny_bert import make_tiny_kobert
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SCREENSHOT = Path("/tmp/emotag_retrain_tab.png")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--no-first-run", "--disable-sync"]
 STEP = re.compile(r"step (\d[\d,]*) / (\d[\d,]*)")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM:
-        pytest.skip("chromium is not installed")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        except Exception as exc:  # pragma: no cover - depends on the machine
-            pytest.skip(f"chromium does not start under playwright: {exc}")
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("retrain_browser")
-    env = app_env(tmp)
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in env.items():
-            if value:
-                mp.setenv(key, value)
-            else:
-                mp.delenv(key, raising=False)
-        srv = start_server(tmp)
+    srv = start_retrain_server(tmp)
     srv.tiny_bert = make_tiny_kobert(tmp / "tiny_kobert")
     try:
         yield srv
@@ -68,12 +41,9 @@ def _open_tab(page, url):
     page.locator("#retrain-start").wait_for(state="visible", timeout=30_000)
 
 
-def test_start_watch_reload_and_cancel_a_tiny_retrain(browser, server):
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="ko-KR")
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    try:
+def test_start_watch_reload_and_cancel_a_tiny_retrain(browser, server):  # noqa: F811
+    with new_page(browser) as page:
+        errors = page.errors
         _open_tab(page, server.url)
         assert page.locator("#retrain-backbone label:has-text('e5-small')").evaluate(
             "el => getComputedStyle(el).pointerEvents") == "none"  # shown, but cannot be chosen
@@ -128,6 +98,4 @@ def test_start_watch_reload_and_cancel_a_tiny_retrain(browser, server):
                                timeout=10_000)  # the run is recorded in the runs table
         assert not page.locator("#retrain-start").is_disabled()
         assert not errors, errors
-    finally:
-        context.close()
     assert SCREENSHOT.stat().st_size > 10_000

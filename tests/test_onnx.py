@@ -9,28 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from emotag.models import ModelLoadError, load_model
 from emotag.models.onnx_export import ONNX_FILE, QUANTIZED_FILE, OnnxModel, export_onnx
 from emotag.predictor import Predictor
 
-from .tiny_bert import EXTRA, labelled, make_tiny_kobert, train_tiny
+from .tiny_bert import EXTRA, _few_threads, base, labelled, train_tiny  # noqa: F401  (module fixtures)
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    base = make_tiny_kobert(tmp_path_factory.mktemp("tiny_kobert"))
+def trained(base):  # noqa: F811
     result = train_tiny(base)
     assert result.metrics["accuracy"] == 1.0
     return result.model

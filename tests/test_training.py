@@ -13,27 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from emotag.models import load_model
 from emotag.training import Cancelled, Progress, TrainConfig, save_atomically, train
 
-from .tiny_bert import LABELLED, labelled, labelled_frame, make_tiny_kobert, train_tiny
+from .tiny_bert import LABELLED, _few_threads, base, labelled, labelled_frame, train_tiny  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_tiny_kobert(tmp_path_factory.mktemp("tiny_kobert"))
 
 
 def quick(base, **overrides) -> TrainConfig:

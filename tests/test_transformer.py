@@ -12,20 +12,7 @@ from emotag.models import BACKBONES, ModelLoadError, load_model
 from emotag.models.transformer import HEAD_FILE, KoBertClassifier, TransformerModel
 from emotag.predictor import Predictor
 
-from .tiny_bert import corpus, labelled, make_tiny_kobert
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _few_threads():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def base(tmp_path_factory):
-    return make_tiny_kobert(tmp_path_factory.mktemp("tiny_kobert"))
+from .tiny_bert import _few_threads, base, corpus, labelled  # noqa: F401  (module fixtures)
 
 
 @pytest.fixture(scope="module")

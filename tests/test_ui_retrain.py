@@ -45,9 +45,8 @@ def app_env(tmp: Path) -> dict:
             "EMOTAG_EXTRA_DATA": "", "EMOTAG_WORKER_THREADS": "1", "EMOTAG_MODEL": "", "EMOTAG_RUNS_DIR": ""}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("retrain_app")
+def start_retrain_server(tmp: Path):
+    """app.py on ``tmp`` with the environment of :func:`app_env` (set only while it starts); ``.models``, ``.tmp``."""
     env = app_env(tmp)
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
@@ -60,6 +59,12 @@ def server(tmp_path_factory):
         srv = start_server(tmp)
     srv.models = tmp / "models"
     srv.tmp = tmp
+    return srv
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = start_retrain_server(tmp_path_factory.mktemp("retrain_app"))
     try:
         yield srv
     finally:

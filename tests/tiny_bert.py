@@ -4,11 +4,17 @@
 ``config.json`` + ``model.safetensors`` (a randomly initialised 2-layer ``BertModel``), ``spiece.model`` (a
 sentencepiece model trained here on the sentences below, with [UNK]=0, [PAD]=1, [CLS]=2, [SEP]=3, [MASK]=4 as
 in KoBERT), ``tokenizer_config.json`` and ``special_tokens_map.json``. All sentences are our own.
+
+Module-scoped fixtures for the test modules that use it (import them by name,
+``from .tiny_bert import _few_threads, base  # noqa: F401``): ``_few_threads`` (autouse: torch on one thread while
+the module runs) and ``base`` (the tiny KoBERT folder).
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+import pytest
 
 from emotag.labels import LABEL2ID
 
@@ -129,3 +135,18 @@ def train_tiny(base: str | Path, out: str | Path | None = None, **overrides):
 
     df = labelled_frame()
     return train(df, valid=df, config=TrainConfig(base_model=str(base), **{**OVERFIT, **overrides}), out=out)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _few_threads():
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return make_tiny_kobert(tmp_path_factory.mktemp("tiny_kobert"))

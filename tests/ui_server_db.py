@@ -10,31 +10,14 @@ environment and extra command-line arguments, e.g. ``--auth``), so tests never t
 """
 from __future__ import annotations
 
-import atexit
 import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import pytest
 
-from tests.ui_server import BUNDLED, ROOT, STARTUP_TIMEOUT, Server, free_port
-
-
-def _answers(url: str) -> bool:
-    """The server answers (a 401/403 from a login-protected app counts)."""
-    try:
-        with urllib.request.urlopen(url + "/gradio_api/info", timeout=2) as response:
-            return response.status == 200
-    except urllib.error.HTTPError as exc:
-        return exc.code in (401, 403)
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
+from tests.ui_server import BUNDLED, Server, client_no_proxy, start_server
 
 
 @dataclass
@@ -50,38 +33,13 @@ def start_db_server(tmp: Path, db_url: str | None = None, args: Sequence[str] = 
                     env: Mapping[str, str] | None = None, model: Path = BUNDLED) -> DbServer:
     """Launch app.py on a free port with its annotation database at ``db_url`` (default: a file in ``tmp``)."""
     db_url = db_url or f"sqlite:///{tmp / 'annotations.db'}"
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    environ = dict(os.environ)
-    environ.update({
-        "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-        "GRADIO_TEMP_DIR": str(tmp / "gradio-tmp"), "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1", "EMOTAG_DB_URL": db_url,
-    })
-    environ.pop("GRADIO_SERVER_PORT", None)
-    environ.update(env or {})
-    log = tmp / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--model", str(model), *args],
-            cwd=tmp, env=environ, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    server = DbServer(url, process, log, db_url)
-    atexit.register(server.stop)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with {process.returncode}:\n{server.log_text()}")
-        if _answers(url):
-            return server
-        time.sleep(0.3)
-    server.stop()
-    raise RuntimeError(f"app.py did not answer on {url} within {STARTUP_TIMEOUT:.0f}s:\n{server.log_text()}")
+    # EMOTAG_MODELS_DIR as this process has it (start_server would point it into tmp), then the caller's env
+    environ = {"EMOTAG_DB_URL": db_url, "EMOTAG_MODELS_DIR": os.environ.get("EMOTAG_MODELS_DIR"), **(env or {})}
+    return start_server(tmp, model, args=args, env=environ, cwd=tmp, login_ok=True,
+                        make=lambda url, process, log: DbServer(url, process, log, db_url))
 
 
-def _no_proxy() -> None:
-    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    for key in ("NO_PROXY", "no_proxy"):  # the client must reach 127.0.0.1 directly
-        os.environ[key] = ",".join(filter(None, [os.environ.get(key, ""), "127.0.0.1", "localhost"]))
+_no_proxy = client_no_proxy  # the name test modules import
 
 
 @pytest.fixture(scope="module")
