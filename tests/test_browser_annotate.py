@@ -142,6 +142,7 @@ def test_keyboard_annotation(page, db_server):  # noqa: F811
     assert page.evaluate("typeof window.__pwned") == "undefined"
     page.locator("#annotate-status").get_by_text("last sentence", exact=False).wait_for(timeout=10_000)
     page.keyboard.press("k")
+    _wait_sentence(page, sentences[-2].id)
     page.keyboard.press("k")
     _wait_sentence(page, sentences[-3].id)
 
