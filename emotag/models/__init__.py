@@ -28,6 +28,7 @@ BACKBONES: dict[str, type[EmotionModel]] = _Backbones({
     ClassicalModel.backbone: ClassicalModel,
     "kobert": "emotag.models.transformer:TransformerModel",
     "kobert-onnx": "emotag.models.onnx_export:OnnxModel",
+    "e5-small": "emotag.models.e5_classifier:E5Model",
 })
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "bundled" / "classical"
