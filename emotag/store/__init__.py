@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 import unicodedata
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -241,6 +242,22 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def _use_wal(cursor, attempts: int = 100) -> None:
+    """Switch a SQLite file to WAL (a lasting setting). Switching needs a moment alone with the file and SQLite
+    answers "locked" at once, without its busy handler, while another process opens the same new file: retry."""
+    import sqlite3
+
+    for attempt in range(attempts):
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05 + 0.002 * attempt)
+
+
 def _sqlite_events(engine: Engine, wal: bool) -> None:
     @event.listens_for(engine, "connect")
     def _connect(dbapi_connection, _record):
@@ -248,7 +265,7 @@ def _sqlite_events(engine: Engine, wal: bool) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         if wal:
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")  # an acknowledged save survives a crash or power cut
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
