@@ -48,12 +48,15 @@ def test_one_paragraph_and_nothing():
     assert split_sentences(" \n\n \t") == []
 
 
-def test_uses_mecab_not_pecab():
-    import kss._utils.sanity_checks as checks
-    analyzer = checks._check_analyzer_backend("mecab") if hasattr(checks, "_check_analyzer_backend") else None
-    assert analyzer is None or analyzer._backend in ("mecab", "konlpy")
-    import mecab  # python-mecab-ko must be installed: the splitter refuses pecab
+def test_uses_mecab_not_pecab(monkeypatch):
+    import kss
+    import mecab  # python-mecab-ko must be installed: the splitter never falls back to pecab
     assert mecab.MeCab().morphs("토끼가 뛰었다")
+    calls = []
+    real = kss.split_sentences
+    monkeypatch.setattr(kss, "split_sentences", lambda *a, **kw: calls.append(kw) or real(*a, **kw))
+    assert [s.text for s in split_sentences("토끼가 웃었다. 여우는 울었다.")] == ["토끼가 웃었다.", "여우는 울었다."]
+    assert calls and all(kw.get("backend") == "mecab" for kw in calls)
 
 
 def test_a_real_story_splits_fast_and_exactly(stories_dir):
