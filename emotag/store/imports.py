@@ -76,6 +76,15 @@ def _label_or_error(value: Any, where: str) -> str:
 # ------------------------------------------------------------------------------------------------ columns
 
 
+def _label_column(label_column: Any, header, width: int, where: str) -> int | None:
+    """The emotion column: none when told so, the one chosen, else one whose header names emotions."""
+    if label_column is NO_LABELS:
+        return None
+    if label_column is not None:
+        return _pick_column(label_column, header, width, where, "emotion")
+    return _find_header(header, LABEL_HEADERS)
+
+
 def _find_header(headers: Sequence[Any], names: Sequence[str]) -> int | None:
     keys = [_key(h) for h in headers]
     for name in names:
@@ -235,14 +244,9 @@ def _parse_sheet(ws, where: str, name: str, text_column: Any, label_column: Any,
                 raise InputError(f"{where}: cannot tell which column holds the sentences; choose the text column "
                                  f"(columns: {_describe_columns(header, width)})")
             text_at = hangul.index(max(hangul))
-    if label_column is NO_LABELS:
-        label_at = None
-    elif label_column is not None:
-        label_at = _pick_column(label_column, header, width, where, "emotion")
-    else:
-        label_at = _find_header(header, LABEL_HEADERS)
-        if label_at is None and not header:
-            label_at = _guess_label_column(rows, width, text_at)
+    label_at = _label_column(label_column, header, width, where)
+    if label_at is None and label_column is None and not header:
+        label_at = _guess_label_column(rows, width, text_at)
     if label_at == text_at:
         raise InputError(f"{where}: the text and emotion columns are the same column {_letter(text_at)}")
     label_name = None if label_at is None else f"column {_letter(label_at)}" + (
@@ -321,12 +325,7 @@ def parse_csv(text: str, name: str = "the CSV file", *, title: str | None = None
     if text_at is None:
         raise InputError(f"{name}, line 1: no text column in the header (name one 'text', or choose it; "
                          f"columns: {_describe_columns(header, width)})")
-    if label_column is NO_LABELS:
-        label_at = None
-    elif label_column is not None:
-        label_at = _pick_column(label_column, header, width, where, "emotion")
-    else:
-        label_at = _find_header(header, LABEL_HEADERS)
+    label_at = _label_column(label_column, header, width, where)
     story_at = _find_header(header, STORY_HEADERS)
     title_at = _find_header(header, ("story", "title", "동화", "제목"))
     annotator_at = _find_header(header, ANNOTATOR_HEADERS)
