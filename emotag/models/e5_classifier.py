@@ -124,15 +124,10 @@ class E5Tokenizer:
 class E5Classifier(KoBertClassifier):
     """``BertModel`` + e5's mean pooling over the attention mask + dropout + linear."""
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
-        if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        hidden = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).last_hidden_state
+    def pool(self, outputs, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = outputs.last_hidden_state
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
-        return self.classifier(self.dropout(pooled))
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
 
     @property
     def word_embeddings(self) -> torch.nn.Parameter:

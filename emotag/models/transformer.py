@@ -50,9 +50,12 @@ class KoBertClassifier(nn.Module):
                 token_type_ids: torch.Tensor | None = None) -> torch.Tensor:
         if token_type_ids is None:
             token_type_ids = torch.zeros_like(input_ids)
-        pooled = self.bert(input_ids=input_ids, attention_mask=attention_mask,
-                           token_type_ids=token_type_ids).pooler_output
-        return self.classifier(self.dropout(pooled))
+        outputs = self.bert(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+        return self.classifier(self.dropout(self.pool(outputs, attention_mask)))
+
+    def pool(self, outputs, attention_mask: torch.Tensor) -> torch.Tensor:
+        """One vector per sentence: BERT's pooled [CLS] output."""
+        return outputs.pooler_output
 
     def head_state(self) -> dict[str, torch.Tensor]:
         return {"classifier.weight": self.classifier.weight.detach().contiguous().cpu(),
