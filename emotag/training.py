@@ -187,8 +187,12 @@ def _predict_ids(model: TransformerModel, texts: list[str], batch_size: int, d: 
 # -- the training loop ----------------------------------------------------------------------------------------------
 def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainConfig | None = None,
           out: str | Path | None = None, progress: Callable[[Progress], None] | None = None,
-          cancel: CancelHook = None, log: Callable[[str], None] | None = None) -> TrainResult:
-    """Fine-tune ``config.base_model`` on ``data`` and return the best epoch's model (saved to ``out`` if given)."""
+          cancel: CancelHook = None, log: Callable[[str], None] | None = None,
+          extra_valid: dict[str, pd.DataFrame] | None = None) -> TrainResult:
+    """Fine-tune ``config.base_model`` on ``data`` and return the best epoch's model (saved to ``out`` if given).
+
+    ``extra_valid``: more held-out sets (name → frame), scored after every epoch and reported beside the
+    validation metrics (e.g. ``{"story_validation": ...}``); only ``valid`` chooses the best epoch."""
     config = config or TrainConfig()
     started = time.monotonic()
     d = _setup_distributed(config.device)
@@ -242,6 +246,7 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
         loss_fn = nn.CrossEntropyLoss(weight=weights)
         valid_texts = valid["text"].astype(str).tolist()
         valid_gold = valid["label_id"].astype(int).tolist()
+        extras = {name: _check_frame(frame, name) for name, frame in (extra_valid or {}).items() if len(frame)}
         say(f"training {config.base_model} on {len(data):,} rows, validating on {len(valid):,}; max_len "
             f"{model.max_len}, {len(loader)} steps an epoch x {config.epochs} epochs"
             + (f", {d.world} processes" if d.world > 1 else ""))
@@ -271,16 +276,25 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
                     progress(Progress(step, total, loss_sum / seen, pace * (total - step), epoch))
 
             metrics = evaluate(valid_gold, _predict_ids(model, valid_texts, config.eval_batch_size, d))
-            history.append({"epoch": epoch, "train_loss": round(loss_sum / max(seen, 1), 4),
-                            "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]})
+            row = {"epoch": epoch, "train_loss": round(loss_sum / max(seen, 1), 4),
+                   "accuracy": metrics["accuracy"], "macro_f1": metrics["macro_f1"]}
+            extra_metrics = {name: evaluate(frame["label_id"].astype(int).tolist(),
+                                            _predict_ids(model, frame["text"].astype(str).tolist(),
+                                                         config.eval_batch_size, d))
+                             for name, frame in extras.items()}
+            row.update({f"{name}_macro_f1": m["macro_f1"] for name, m in extra_metrics.items()})
+            history.append(row)
             improved = metrics["macro_f1"] > best_f1
             if improved:
-                best_f1, best_epoch, best_metrics, stale = metrics["macro_f1"], epoch, metrics, 0
+                best_f1, best_epoch, stale = metrics["macro_f1"], epoch, 0
+                best_metrics = {"validation": metrics, **extra_metrics}
                 best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
             else:
                 stale += 1
             say(f"epoch {epoch}: train loss {loss_sum / max(seen, 1):.4f}, validation accuracy "
-                f"{metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}" + (" (best)" if improved else ""))
+                f"{metrics['accuracy']:.4f}, macro-F1 {metrics['macro_f1']:.4f}"
+                + "".join(f", {name} macro-F1 {m['macro_f1']:.4f}" for name, m in extra_metrics.items())
+                + (" (best)" if improved else ""))
             if stale >= config.patience:
                 say(f"no better macro-F1 for {config.patience} epochs: stopping")
                 break
@@ -292,14 +306,14 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
             date=dt.date.today().isoformat(),
             base_model=config.base_model,
             hyperparameters={**asdict(config), "max_len": model.max_len, "world_size": d.world},
-            metrics={"validation": best_metrics},
+            metrics=best_metrics,
             best_epoch=best_epoch,
             history=history,
             data={"train_rows": len(data), "valid_rows": len(valid),
                   "train_counts": {n: int((labels == i).sum()) for i, n in enumerate(LABELS)},
                   "valid_counts": {n: int((np.asarray(valid_gold) == i).sum()) for i, n in enumerate(LABELS)}},
         )
-        result = TrainResult(model, best_metrics, best_epoch, history)
+        result = TrainResult(model, best_metrics["validation"], best_epoch, history)
         if out is not None:
             if _cancel_requested(cancel, d):
                 raise Cancelled("training cancelled before saving")
@@ -359,6 +373,13 @@ def model_card(meta: dict) -> str:
                   "Confusion matrix (rows gold, columns predicted):", "",
                   "| gold \\ predicted | " + " | ".join(LABELS) + " |", "|---" * (NUM_LABELS + 1) + "|",
                   *(f"| {n} | " + " | ".join(str(x) for x in row) + " |" for n, row in zip(LABELS, v["confusion"]))]
+    for name, m in meta.get("metrics", {}).items():
+        if name != "validation" and isinstance(m, dict) and "macro_f1" in m:
+            lines += ["", f"**{name.replace('_', ' ').capitalize()}: accuracy {m['accuracy']:.3f}, macro-F1 "
+                      f"{m['macro_f1']:.3f}** (n={m['n']:,}; per class: "
+                      + ", ".join(f"{n} {m['per_class_f1'][n]:.3f}" for n in LABELS) + ")."]
+    if meta.get("command"):
+        lines += ["", "Reproduce:", "", "```", meta["command"], "```"]
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,15 @@
 sentences (split by text), or ``--valid`` (same kinds). Defaults: see ``emotag.training.TrainConfig``. Under
 torchrun each process trains on its share (``--batch-size`` is per process) and only rank 0 prints and saves.
 ``--onnx`` also writes ``<out>-onnx`` (ONNX float32 + int8, backbone "kobert-onnx").
+
+``--data merged``: the retrain tab's merged data (``emotag.merged``: AI Hub + the hand-tagged story sentences
+joined with ../shared/data/stories; ``--db`` adds the annotation store): its train split is trained on (story
+sentences ``--story-repeat`` times), its valid split chooses the epoch, and the AI Hub part of valid and the
+whole held-out stories (``emotag.stories.STORY_VALIDATION``) are reported after every epoch. The e5-small
+default (``emotag/bundled/e5``)::
+
+    python training/train_transformer.py --data merged --base-model e5-small --epochs 3 --lr 5e-5 \
+        --story-repeat 2 --half --shared-tokenizer --name e5-small-aihub-stories --out emotag/bundled/e5
 """
 from __future__ import annotations
 
@@ -41,11 +50,39 @@ def read_data(path: str | Path) -> pd.DataFrame:
     return df
 
 
+def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = None, seed: int = 13):
+    """(train, valid, extra held-out sets) from the merged data builder; ``aihub_sample``: keep that many
+    AI Hub training rows (seeded), e.g. to adapt an AI Hub model to stories while rehearsing the dialogue."""
+    from emotag.merged import SOURCE_AIHUB, SOURCE_STORIES, Sources, build_merged
+
+    from emotag.store import resolve_url
+
+    merged = build_merged(Sources.from_env(db_url=resolve_url(db) if db else None))
+    for note in merged.notes:
+        print(note, flush=True)
+    train, valid, story = (merged.part(p) for p in ("train", "valid", "story_valid"))
+    if aihub_sample is not None:
+        aihub = train[train["source"] == SOURCE_AIHUB]
+        keep = aihub.sample(n=min(aihub_sample, len(aihub)), random_state=seed).index
+        train = train[(train["source"] != SOURCE_AIHUB) | train.index.isin(keep)]
+    stories = train[train["source"] == SOURCE_STORIES]
+    train = pd.concat([train] + [stories] * max(0, story_repeat - 1), ignore_index=True)
+    extra = {"aihub_validation": valid[valid["source"] == SOURCE_AIHUB],
+             "story_sentences_validation": valid[valid["source"] == SOURCE_STORIES], "story_validation": story}
+    return train, valid, extra, merged
+
+
 def parse_args(argv: list[str] | None):
     from emotag.training import TrainConfig
 
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True, help="AI Hub folder or a text,label CSV")
+    ap.add_argument("--data", required=True, help="AI Hub folder, a text,label CSV, or 'merged'")
+    ap.add_argument("--db", help="with --data merged: also the annotation store (SQLAlchemy URL or SQLite file)")
+    ap.add_argument("--story-repeat", type=int, default=1, help="with --data merged: story sentences count N times")
+    ap.add_argument("--aihub-sample", type=int, help="with --data merged: train on only N AI Hub rows (seeded)")
+    ap.add_argument("--half", action="store_true", help="save the encoder in float16 (e5-small)")
+    ap.add_argument("--shared-tokenizer", action="store_true",
+                    help="e5-small: do not write the 17 MB tokenizer; read it from the e5 source at load")
     ap.add_argument("--valid", help="validation data (default: split --data by unique text)")
     ap.add_argument("--out", required=True, help="model folder to write")
     ap.add_argument("--onnx", action="store_true", help="also export <out>-onnx (float32 + int8)")
@@ -72,10 +109,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     main_rank = int(os.environ.get("RANK", "0")) == 0
-    data = read_data(args.data)
-    valid = read_data(args.valid) if args.valid else None
-    result = train(data, valid, config, out=args.out, progress=print_progress(args.log_every),
-                   log=lambda msg: print(msg, flush=True))
+    extra, merged = None, None
+    if args.data == "merged":
+        data, valid, extra, merged = read_merged(args.db, args.story_repeat, args.aihub_sample, config.seed)
+    else:
+        data = read_data(args.data)
+        valid = read_data(args.valid) if args.valid else None
+    result = train(data, valid, config, progress=print_progress(args.log_every),
+                   log=lambda msg: print(msg, flush=True), extra_valid=extra)
+    result.model.metadata["command"] = "python training/train_transformer.py " + " ".join(
+        argv if argv is not None else sys.argv[1:])
+    if merged is not None:
+        result.model.metadata["data_fingerprint"] = merged.fingerprint
+        result.model.metadata.setdefault("data", {})["sources"] = merged.summary().get("read")
+    if main_rank:
+        from emotag.training import save_atomically
+
+        if args.half:
+            result.model.metadata["weights_dtype"] = "float16"
+        if args.shared_tokenizer:
+            result.model.metadata["shared_tokenizer"] = True
+        print(f"saved {save_atomically(result.model, args.out)}", flush=True)
     if main_rank:
         print(json.dumps({"best_epoch": result.best_epoch, "seconds": result.seconds, **result.metrics},
                          ensure_ascii=False), flush=True)
