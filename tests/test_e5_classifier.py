@@ -152,3 +152,44 @@ def test_changed_embedding_source_is_refused(trained, tmp_path):
         result.model.metadata["embedding_source"] = original
     with pytest.raises(ModelLoadError, match="word embeddings"):
         load_model(folder)
+
+
+def test_shared_tokenizer_save_leaves_the_tokenizer_at_its_source(trained, tmp_path):
+    result, _ = trained
+    texts, _ = labelled()
+    try:
+        folder = result.model.save(tmp_path / "slim", shared_tokenizer=True)
+    finally:
+        result.model.metadata["shared_tokenizer"] = False
+    assert not (folder / "tokenizer.json").exists()
+    meta = json.loads((folder / "emotag_model.json").read_text())
+    assert meta["tokenizer"]["source"] == meta["word_embeddings"]["source"] and len(meta["tokenizer"]["sha256"]) == 64
+    loaded = load_model(folder)
+    assert loaded.tokenizer.encode(texts[0]) == result.model.tokenizer.encode(texts[0])
+    np.testing.assert_array_equal(loaded.logits(texts), result.model.logits(texts))
+
+    # a different tokenizer at the source is refused, by name
+    src = tmp_path / "src"
+    shutil.copytree(meta["tokenizer"]["source"], src)
+    (src / "tokenizer.json").write_text((src / "tokenizer.json").read_text().replace('"<unk>"', '"<UNK>"', 1))
+    meta["tokenizer"]["source"] = meta["word_embeddings"]["source"] = str(src)
+    (folder / "emotag_model.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelLoadError, match="tokenizer"):
+        load_model(folder)
+
+
+def test_onnx_export_serves_e5_with_its_own_tokenizer(trained, tmp_path):
+    from emotag.models.onnx_export import OnnxModel, export_onnx
+
+    result, _ = trained
+    texts, ids = labelled()
+    exported = export_onnx(result.model, tmp_path / "e5-onnx")
+    meta = json.loads((exported / "emotag_model.json").read_text())
+    assert meta["backbone"] == "kobert-onnx" and meta["onnx"]["source_backbone"] == "e5-small"
+    assert (exported / "tokenizer.json").is_file() and not (exported / "spiece.model").exists()
+    fp32 = OnnxModel.load(exported, quantized=False)
+    assert fp32.tokenizer.encode(texts[0]) == result.model.tokenizer.encode(texts[0])
+    np.testing.assert_allclose(fp32.logits(texts), result.model.logits(texts), atol=1e-4)
+    int8 = load_model(exported)
+    assert int8.served_file.name == "model.int8.onnx"
+    assert (int8.predict_proba(texts).argmax(axis=1) == np.array(ids)).mean() >= 0.9
