@@ -65,13 +65,14 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["EMOTAG_DB_URL"] = args.db
 
     from emotag import predictor
-    from emotag.models import ModelLoadError, load_model
+    from emotag.models import ModelLoadError
+    from emotag.models.serving import load_for_serving
     from emotag.splitter import SplitterError, split_sentences
 
     started = time.perf_counter()
     try:
         if args.model:
-            predictor.set_predictor(predictor.Predictor(load_model(args.model)))
+            predictor.set_predictor(predictor.Predictor(load_for_serving(args.model)))
         predictor.get_predictor()
     except ModelLoadError as exc:
         print(f"app.py: {exc}", file=sys.stderr)

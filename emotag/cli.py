@@ -6,7 +6,8 @@ import sys
 
 from . import predictor
 from .formats import DEFAULT_SPEAKER, DEFAULT_WAV, FORMATS, render
-from .models import ModelLoadError, load_model
+from .models import ModelLoadError
+from .models.serving import load_for_serving
 from .splitter import SplitterError
 from .textio import InputError, decode_bytes, read_text_file
 
@@ -19,7 +20,7 @@ def _read(source: str) -> str:
 
 def _use_model(path: str | None) -> None:
     if path:
-        predictor.set_predictor(predictor.Predictor(load_model(path)))
+        predictor.set_predictor(predictor.Predictor(load_for_serving(path)))
 
 
 def cmd_tag(args: argparse.Namespace) -> int:

@@ -545,7 +545,9 @@ def promote(model_id: str, by: str = "", registry: Registry | None = None, run_i
 
     registry = registry or Registry()
     previous = registry.active_id()
-    model = registry.activate(model_id)  # raises ModelLoadError, leaving the active model as it was
+    from .models.serving import load_for_serving
+
+    model = registry.activate(model_id, loader=load_for_serving)  # ModelLoadError leaves the active one as it was
     set_predictor(Predictor(model))
     _SERVED["id"] = model_id
     record_event({"event": "activate", "model_id": model_id, "previous": previous, "by": by or None,

@@ -73,8 +73,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.predict:  # load the model first: a bad model stops the import before anything is stored
         from ..predictor import Predictor, get_predictor
         if args.model:
-            from ..models import load_model
-            predictor = Predictor(load_model(args.model))
+            from ..models.serving import load_for_serving
+            predictor = Predictor(load_for_serving(args.model))
         else:
             predictor = get_predictor()
     elif args.model:
