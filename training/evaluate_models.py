@@ -1,0 +1,152 @@
+"""Score model folders on the merged data's held-out sets, as the app serves them, and tune an ensemble.
+
+    python training/evaluate_models.py /tmp/e5 emotag/bundled/classical [--ensemble OUT --names e5 classical]
+
+For each model: macro-F1 / accuracy on the merged ``valid`` split (AI Hub + story sentences of training
+stories, hash-split by text), its AI Hub part, and the held-out whole stories (``story_valid``). With two
+models the weight of the first is chosen without looking at the held-out stories: with ``--min-aihub X``, the
+largest weight (steps of 0.1) that keeps AI Hub validation macro-F1 >= X (the first model being the one
+that is better on stories); otherwise the best macro-F1 on ``valid``. ``--ensemble OUT`` writes the
+weighted average to OUT as an "ensemble" model folder with both models inside, and its MODEL_CARD.md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from emotag.labels import LABELS  # noqa: E402
+from emotag.merged import SOURCE_AIHUB, Sources, build_merged  # noqa: E402
+from emotag.metrics import evaluate  # noqa: E402
+from emotag.models.serving import load_for_serving  # noqa: E402
+
+
+def held_out_sets():
+    merged = build_merged(Sources.from_env(db_url=None))
+    valid = merged.part("valid")
+    return {"validation": valid, "aihub_validation": valid[valid["source"] == SOURCE_AIHUB],
+            "story_validation": merged.part("story_valid")}
+
+
+def score(probs: dict, sets: dict) -> dict:
+    return {name: evaluate(frame["label_id"].tolist(), probs[name].argmax(axis=1).tolist())
+            for name, frame in sets.items()}
+
+
+def row(name: str, metrics: dict) -> str:
+    return f"{name}: " + ", ".join(f"{k} macro-F1 {m['macro_f1']:.4f} (acc {m['accuracy']:.4f})"
+                                   for k, m in metrics.items())
+
+
+def largest_weight(first, second, gold, minimum: float, fallback: float) -> float:
+    """The largest weight of ``first`` (0, 0.1, ..., 1) whose mix keeps macro-F1 on ``gold`` >= ``minimum``."""
+    import numpy as np
+
+    for w in np.round(np.linspace(1.0, 0.0, 11), 2):
+        if evaluate(gold, (w * first + (1 - w) * second).argmax(axis=1).tolist())["macro_f1"] >= minimum:
+            return float(w)
+    return fallback
+
+
+def ensemble_card(model, names: list[str], report: dict, folders: list[str]) -> str:
+    sets = ("aihub_validation", "story_validation", "validation")
+    head = "| model | " + " | ".join(f"{s.replace('_', ' ')} macro-F1" for s in sets) + " |"
+    rows = [f"| **{model.name}** (this model) | " + " | ".join(f"**{report['ensemble'][s]['macro_f1']:.3f}**"
+                                                              for s in sets) + " |"]
+    for name, folder in zip(names, folders):
+        rows.append(f"| member `{name}` alone ({model.members[name].backbone} as served, weight "
+                    f"{model.weights[name]:.2f}) | " + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in sets)
+                    + " |")
+    story = report["ensemble"]["story_validation"]
+    members = "\n".join(f"* `members/{n}`: {model.members[n].metadata.get('name', n)} "
+                        f"(see `members/{n}/MODEL_CARD.md`)" for n in names)
+    return f"""# {model.name}
+
+The weighted average of two models' probabilities (emotag backbone "ensemble"):
+
+{members}
+
+Weights: {', '.join(f'{n} {model.weights[n]:.2f}' for n in names)}, chosen as the largest weight of the first
+model that keeps AI Hub validation macro-F1 >= 0.80, without looking at the held-out stories.
+
+## Figures (as served: transformer members run on their int8 ONNX export)
+
+{head}
+|---|---|---|---|
+{chr(10).join(rows)}
+
+* AI Hub validation: 10 % of the unique AI Hub sentences (hash split by text, seed 13), n=
+  {report['ensemble']['aihub_validation']['n']:,}.
+* Story validation: the whole held-out stories of `emotag.stories.STORY_VALIDATION` (hand-tagged,
+  `training/data/story_labels.csv`), never trained on, n={story['n']:,}; per class:
+  {', '.join(f'{k} {v:.3f}' for k, v in story['per_class_f1'].items())}.
+* validation: the merged data's valid split (AI Hub + story sentences of training stories); the classical
+  member was trained on those story sentences, so its figure there is not a held-out one.
+
+Confusion matrix on the story validation set (rows gold, columns predicted, order {', '.join(LABELS)}):
+{chr(10).join('    ' + ' '.join(f'{x:4d}' for x in r) for r in story['confusion'])}
+
+## Reproduce
+
+```
+{model.metadata.get('command', '')}
+```
+(after training the members: see their model cards.)
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+", help="model folders")
+    ap.add_argument("--ensemble", help="write the tuned two-model ensemble here")
+    ap.add_argument("--name", default="ensemble", help="the ensemble's name")
+    ap.add_argument("--names", nargs=2, help="member folder names inside the ensemble")
+    ap.add_argument("--min-aihub", type=float, help="choose the first model's weight as described above")
+    ap.add_argument("--json", help="write all figures here")
+    args = ap.parse_args(argv)
+    sets = held_out_sets()
+    models, probs, report = {}, {}, {}
+    for folder in args.models:
+        model = load_for_serving(folder)
+        models[folder] = model
+        probs[folder] = {k: model.predict_proba(f["text"].tolist()) for k, f in sets.items()}
+        report[folder] = score(probs[folder], sets)
+        print(row(f"{folder} ({model.backbone})", report[folder]), flush=True)
+    if len(args.models) == 2:
+        from emotag.models.ensemble import EnsembleModel, tune_weight
+
+        first, second = args.models
+        gold = sets["validation"]["label_id"].tolist()
+        w, _ = tune_weight(probs[first]["validation"], probs[second]["validation"], gold)
+        if args.min_aihub is not None:
+            w = largest_weight(probs[first]["aihub_validation"], probs[second]["aihub_validation"],
+                               sets["aihub_validation"]["label_id"].tolist(), args.min_aihub, fallback=w)
+        mixed = {k: w * probs[first][k] + (1 - w) * probs[second][k] for k in sets}
+        report["ensemble"] = {"weight_first": w, **score(mixed, sets)}
+        print(row(f"ensemble ({w:.2f} x {first} + {1 - w:.2f} x {second})",
+                  {k: v for k, v in report["ensemble"].items() if k != "weight_first"}))
+        if args.ensemble:
+            from emotag.training import save_atomically
+
+            names = args.names or [Path(p).name.replace(" ", "-") or "model" for p in args.models]
+            if names[0] == names[1]:
+                names = [names[0] + "-1", names[1] + "-2"]
+            metrics = {k: v for k, v in report["ensemble"].items() if k != "weight_first"}
+            meta = {"name": args.name, "metrics": metrics,
+                    "command": "python training/evaluate_models.py " + " ".join(argv or sys.argv[1:]),
+                    "members_from": {n: str(p) for n, p in zip(names, args.models)}}
+            model = EnsembleModel.build({names[0]: (models[first], w), names[1]: (models[second], 1 - w)}, meta)
+            out = save_atomically(model, args.ensemble)
+            (out / "MODEL_CARD.md").write_text(ensemble_card(model, names, report, args.models), encoding="utf-8")
+            print(f"saved {out}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, ensure_ascii=False, indent=1), encoding="utf-8")
+    print("labels:", ", ".join(LABELS))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
