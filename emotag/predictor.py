@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -14,10 +15,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .labels import LABELS
-from .models import EmotionModel, load_model
+from .models import EmotionModel
+from .models.serving import load_for_serving
 from .splitter import split_sentences
 from .textio import check_story_text
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (sentences done, total)
 DEFAULT_BATCH_SIZE = 64
 
@@ -87,8 +90,25 @@ def default_model_path() -> Path:
 def get_predictor() -> Predictor:
     global _default
     if _default is None:
-        _default = Predictor(load_model(default_model_path()))
+        _default = Predictor(load_default_model())
     return _default
+
+
+def load_default_model() -> EmotionModel:
+    """The default model as served; if the bundled default cannot load here (its pretrained encoder is
+    missing, say), the bundled classical model serves instead, with a warning, rather than nothing at all."""
+    from .models import BUNDLED_MODEL, CLASSICAL_MODEL, ModelLoadError
+
+    path = default_model_path()
+    try:
+        return load_for_serving(path)
+    except ModelLoadError as exc:
+        if path.resolve() != BUNDLED_MODEL.resolve():
+            raise
+        log.warning("the bundled default model cannot load (%s); serving the bundled classical model", exc)
+        model = load_for_serving(CLASSICAL_MODEL)
+        model.metadata["fallback_reason"] = str(exc)
+        return model
 
 
 def set_predictor(predictor: Predictor | None) -> None:

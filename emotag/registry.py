@@ -4,7 +4,8 @@
       20261128-2315-classical-1a2b3c/   a model folder (emotag_model.json + backbone files + MODEL_CARD.md)
       ACTIVE                     {"id": "...", "previous": [...]}: replaced atomically
 
-The bundled offline model is always available under the id ``bundled``. A model is only made active after it
+The bundled offline models are always available: ``bundled`` (the default) and ``classical`` (the instant
+character n-gram baseline). A model is only made active after it
 loads; a folder that fails to load raises ModelLoadError and the active model stays as it was.
 """
 from __future__ import annotations
@@ -18,10 +19,12 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .models import BUNDLED_MODEL, EmotionModel, ModelLoadError, load_model
+from .models import BUNDLED_MODEL, CLASSICAL_MODEL, EmotionModel, ModelLoadError, load_model
 from .models.base import read_metadata
 
 BUNDLED_ID = "bundled"
+CLASSICAL_ID = "classical"
+BUILT_IN = {BUNDLED_ID: BUNDLED_MODEL, CLASSICAL_ID: CLASSICAL_MODEL}
 POINTER = "ACTIVE"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -40,8 +43,8 @@ class Registry:
 
     # -- reading -------------------------------------------------------------------------------------------
     def path(self, model_id: str) -> Path:
-        if model_id == BUNDLED_ID:
-            return BUNDLED_MODEL
+        if model_id in BUILT_IN:
+            return BUILT_IN[model_id]
         if not _SAFE_ID.match(model_id):
             raise ModelLoadError(f"{model_id!r} is not a model id")
         return self.root / model_id
@@ -69,10 +72,11 @@ class Registry:
 
     def list(self) -> list[ModelEntry]:
         active = self.active_id()
-        entries = [ModelEntry(BUNDLED_ID, BUNDLED_MODEL, _metadata_or_error(BUNDLED_MODEL), active == BUNDLED_ID)]
+        entries = [ModelEntry(i, p, _metadata_or_error(p), active == i) for i, p in BUILT_IN.items()]
         if self.root.is_dir():
             for folder in sorted(self.root.iterdir(), reverse=True):
-                if folder.is_dir() and not folder.name.startswith(".") and _SAFE_ID.match(folder.name):
+                if folder.is_dir() and not folder.name.startswith(".") and _SAFE_ID.match(folder.name) \
+                        and folder.name not in BUILT_IN:
                     entries.append(ModelEntry(folder.name, folder, _metadata_or_error(folder), folder.name == active))
         return entries
 
@@ -97,9 +101,10 @@ class Registry:
         shutil.move(str(folder), str(target))
         return model_id
 
-    def activate(self, model_id: str) -> EmotionModel:
-        """Make ``model_id`` active (promote or roll back). It is loaded first: on failure nothing changes."""
-        model = self.load(model_id)
+    def activate(self, model_id: str, loader=None) -> EmotionModel:
+        """Make ``model_id`` active (promote or roll back). It is loaded first (``loader(folder)``, default
+        ``load_model``): on failure nothing changes."""
+        model = (loader or load_model)(self.path(model_id or self.active_id()))
         current = self.active_id()
         previous = [current] + [m for m in self.history() if m not in (current, model_id)] if current != model_id \
             else self.history()

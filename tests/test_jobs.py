@@ -15,7 +15,8 @@ import pytest
 from emotag import LABELS, jobs, predictor
 from emotag.merged import Sources
 from emotag.models import BUNDLED_MODEL, load_model
-from emotag.registry import BUNDLED_ID, Registry
+from emotag.models.serving import load_for_serving
+from emotag.registry import BUNDLED_ID, CLASSICAL_ID, Registry
 
 from .test_merged import write_aihub_csv
 from .tiny_bert import make_tiny_kobert
@@ -114,7 +115,7 @@ def test_classical_job_finishes_then_promote_and_rollback(env):
     assert done["progress"]["step"] == done["progress"]["total"] == 4
     model_id = done["model_id"]
     assert registry.active_id() == BUNDLED_ID  # registered, not activated
-    assert [e.id for e in registry.list()] == [BUNDLED_ID, model_id]
+    assert [e.id for e in registry.list()] == [BUNDLED_ID, CLASSICAL_ID, model_id]
     # the record: who, data fingerprint, settings, metrics on the same sets for both models
     assert done["data"]["fingerprint"] and done["data"]["splits"]["valid"] > 0
     assert done["settings"]["hyperparameters"]["max_features"] == 5000
@@ -129,12 +130,12 @@ def test_classical_job_finishes_then_promote_and_rollback(env):
     jobs.promote(model_id, by="미나", registry=registry, run_id=first["run_id"])
     assert registry.active_id() == model_id
     text = ["와, 정말 신난다!", "왜 내 당근을 먹었어!"]
-    expected = load_model(registry.path(model_id)).predict_proba(text)
+    expected = load_for_serving(registry.path(model_id)).predict_proba(text)
     assert (predictor.get_predictor().model.predict_proba(text) == expected).all()
     jobs.promote(BUNDLED_ID, by="미나", registry=registry)  # roll back
     assert registry.active_id() == BUNDLED_ID
     assert (predictor.get_predictor().model.predict_proba(text) ==
-            load_model(BUNDLED_MODEL).predict_proba(text)).all()
+            load_for_serving(BUNDLED_MODEL).predict_proba(text)).all()
     events = jobs.events(registry)
     assert [(e["model_id"], e["previous"], e["by"]) for e in events] == [(model_id, BUNDLED_ID, "미나"),
                                                                          (BUNDLED_ID, model_id, "미나")]
@@ -152,7 +153,8 @@ def test_e5_job_finishes_and_registers_an_e5_model(env, tiny_e5, tmp_path):
     assert done["status"] == "finished", done.get("error") or done.get("message")
     assert done["progress"]["step"] == done["progress"]["total"] and done["history"]["loss"]
     model_id = done["model_id"]
-    assert registry.active_id() == BUNDLED_ID and [e.id for e in registry.list()] == [BUNDLED_ID, model_id]
+    assert registry.active_id() == BUNDLED_ID and [e.id for e in registry.list()] == [BUNDLED_ID, CLASSICAL_ID,
+                                                                                     model_id]
     meta = json.loads((registry.path(model_id) / "emotag_model.json").read_text())
     assert meta["backbone"] == "e5-small" and meta["base_model"] == str(tiny_e5)
     assert meta["run_id"] == run["run_id"] and meta["started_by"] == "tester"
@@ -175,7 +177,7 @@ def test_one_job_at_a_time_and_cancel_mid_run(env, tiny_bert):
     done = jobs.wait_for(run["run_id"], 30, registry=registry)
     assert done["status"] == "cancelled" and "unchanged" in done["message"]
     assert time.monotonic() - started < 10
-    assert [e.id for e in registry.list()] == [BUNDLED_ID] and registry.active_id() == BUNDLED_ID
+    assert [e.id for e in registry.list()] == [BUNDLED_ID, CLASSICAL_ID] and registry.active_id() == BUNDLED_ID
     assert not (Path(done["folder"]) / "model").exists()
     # the lock is free again
     assert jobs.current_job(registry) is None
@@ -194,7 +196,7 @@ def test_a_crash_in_the_worker_leaves_the_active_model(env, monkeypatch, mode):
         assert "simulated crash" in done["error"] and done["stage"] == "train"
     else:
         assert "ended without reporting" in done["error"]
-    assert [e.id for e in registry.list()] == [BUNDLED_ID] and registry.active_id() == BUNDLED_ID
+    assert [e.id for e in registry.list()] == [BUNDLED_ID, CLASSICAL_ID] and registry.active_id() == BUNDLED_ID
     assert predictor.get_predictor() is not None
     monkeypatch.delenv(jobs.ENV_FAIL)
     assert jobs.current_job(registry) is None  # the lock (stale in "exit") does not block the next run

