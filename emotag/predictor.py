@@ -22,7 +22,7 @@ from .textio import check_story_text
 
 log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]  # (sentences done, total)
-DEFAULT_BATCH_SIZE = 64
+DEFAULT_BATCH_SIZE = 256  # sentences per progress step; transformer backbones sort each chunk by length
 
 
 @dataclass(frozen=True)
