@@ -150,3 +150,30 @@ def test_torchrun_two_processes_gloo(base, tmp_path):
     assert load_model(out).predict_proba(["토끼는 숲속 작은 집에 살았어요."]).shape == (1, 4)
     assert load_model(tmp_path / "kobert-ddp-onnx").backbone == "kobert-onnx"
     assert elapsed < 90, f"torchrun run took {elapsed:.0f} s"
+
+
+def test_training_script_on_the_merged_data(base, tmp_path, monkeypatch, capsys):
+    """--data merged: the retrain tab's merged data, epoch-by-epoch held-out figures, card with the command."""
+    sys.path.insert(0, str(ROOT / "training"))
+    import train_transformer
+
+    from .test_merged import write_aihub_csv
+
+    corpus = write_aihub_csv(tmp_path / "aihub" / "tiny.csv",
+                             [(t, name) for name, rows in LABELLED.items() for t in rows]).parent
+    for key, value in {"EMOTAG_AIHUB_DIR": str(corpus), "EMOTAG_STORIES_DIR": "none",
+                       "EMOTAG_STORY_LABELS": "none", "EMOTAG_EXTRA_DATA": ""}.items():
+        monkeypatch.setenv(key, value)
+    out = tmp_path / "merged-model"
+    code = train_transformer.main(["--data", "merged", "--base-model", str(base), "--out", str(out), "--epochs", "2",
+                                   "--batch-size", "8", "--lr", "2e-3", "--log-every", "100", "--valid-fraction", "0.25"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert "aihub: 40 labelled rows" in printed and "aihub_validation macro-F1" in printed
+    meta = json.loads((out / "emotag_model.json").read_text())
+    assert meta["metrics"]["aihub_validation"]["n"] == meta["metrics"]["validation"]["n"] > 0
+    assert [set(row) >= {"epoch", "macro_f1", "aihub_validation_macro_f1"} for row in meta["history"]] == [True, True]
+    assert len(meta["data_fingerprint"]) == 16 and meta["command"].startswith("python training/train_transformer.py")
+    card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
+    assert "Aihub validation" in card and "--data merged" in card
+    assert load_model(out).predict_proba(["토끼는 숲속 작은 집에 살았어요."]).shape == (1, 4)

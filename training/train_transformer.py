@@ -50,14 +50,15 @@ def read_data(path: str | Path) -> pd.DataFrame:
     return df
 
 
-def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = None, seed: int = 13):
+def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = None, seed: int = 13,
+                valid_fraction: float = 0.1):
     """(train, valid, extra held-out sets) from the merged data builder; ``aihub_sample``: keep that many
     AI Hub training rows (seeded), e.g. to adapt an AI Hub model to stories while rehearsing the dialogue."""
     from emotag.merged import SOURCE_AIHUB, SOURCE_STORIES, Sources, build_merged
 
     from emotag.store import resolve_url
 
-    merged = build_merged(Sources.from_env(db_url=resolve_url(db) if db else None))
+    merged = build_merged(Sources.from_env(db_url=resolve_url(db) if db else None, valid_fraction=valid_fraction))
     for note in merged.notes:
         print(note, flush=True)
     train, valid, story = (merged.part(p) for p in ("train", "valid", "story_valid"))
@@ -111,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     main_rank = int(os.environ.get("RANK", "0")) == 0
     extra, merged = None, None
     if args.data == "merged":
-        data, valid, extra, merged = read_merged(args.db, args.story_repeat, args.aihub_sample, config.seed)
+        data, valid, extra, merged = read_merged(args.db, args.story_repeat, args.aihub_sample, config.seed,
+                                                 config.valid_fraction)
     else:
         data = read_data(args.data)
         valid = read_data(args.valid) if args.valid else None
