@@ -6,6 +6,7 @@ own files. ``emotag.models.load_model(folder)`` reads the JSON and hands the fol
 from __future__ import annotations
 
 import json
+import os
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Sequence
@@ -15,6 +16,13 @@ import numpy as np
 from ..labels import ID2LABEL
 
 METADATA_FILE = "emotag_model.json"
+
+
+def cache_root() -> Path:
+    """Where models keep what they build once (the e5 conversion, ONNX exports): $EMOTAG_CACHE, else
+    ``~/.cache/emotag``."""
+    root = os.environ.get("EMOTAG_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "emotag"
 
 
 class ModelLoadError(RuntimeError):

