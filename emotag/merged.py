@@ -127,6 +127,15 @@ class MergedData:
     def part(self, split: str) -> pd.DataFrame:
         return self.frame[self.frame["split"] == split].reset_index(drop=True)
 
+    def held_out(self) -> dict[str, pd.DataFrame]:
+        """The named held-out sets training scripts report: ``validation`` (the valid split), its AI Hub part,
+        its story sentences (of training stories), and ``story_validation`` (the whole held-out stories)."""
+        valid = self.part("valid")
+        return {"validation": valid,
+                "aihub_validation": valid[valid["source"] == SOURCE_AIHUB],
+                "story_sentences_validation": valid[valid["source"] == SOURCE_STORIES],
+                "story_validation": self.part("story_valid")}
+
     @property
     def counts(self) -> pd.DataFrame:
         """Rows per (source, split, label), long form, every label present for every (source, split)."""

@@ -61,15 +61,15 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
     merged = build_merged(Sources.from_env(db_url=resolve_url(db) if db else None, valid_fraction=valid_fraction))
     for note in merged.notes:
         print(note, flush=True)
-    train, valid, story = (merged.part(p) for p in ("train", "valid", "story_valid"))
+    train = merged.part("train")
     if aihub_sample is not None:
         aihub = train[train["source"] == SOURCE_AIHUB]
         keep = aihub.sample(n=min(aihub_sample, len(aihub)), random_state=seed).index
         train = train[(train["source"] != SOURCE_AIHUB) | train.index.isin(keep)]
     stories = train[train["source"] == SOURCE_STORIES]
     train = pd.concat([train] + [stories] * max(0, story_repeat - 1), ignore_index=True)
-    extra = {"aihub_validation": valid[valid["source"] == SOURCE_AIHUB],
-             "story_sentences_validation": valid[valid["source"] == SOURCE_STORIES], "story_validation": story}
+    extra = merged.held_out()
+    valid = extra.pop("validation")
     return train, valid, extra, merged
 
 
