@@ -41,13 +41,12 @@ def row(name: str, metrics: dict) -> str:
 
 
 def largest_weight(first, second, gold, minimum: float, fallback: float) -> float:
-    """The largest weight of ``first`` (0, 0.1, ..., 1) whose mix keeps macro-F1 on ``gold`` >= ``minimum``."""
-    import numpy as np
+    """The largest weight of ``first`` (0, 0.1, ..., 1) whose mix keeps macro-F1 on ``gold`` >= ``minimum``
+    (macro-F1 rounded to 4 places, as ``emotag.metrics.evaluate`` reports it)."""
+    from emotag.models.ensemble import weight_curve
 
-    for w in np.round(np.linspace(1.0, 0.0, 11), 2):
-        if evaluate(gold, (w * first + (1 - w) * second).argmax(axis=1).tolist())["macro_f1"] >= minimum:
-            return float(w)
-    return fallback
+    passing = [w for w, f1 in weight_curve(first, second, gold, steps=11) if round(f1, 4) >= minimum]
+    return max(passing) if passing else fallback
 
 
 def ensemble_card(model, names: list[str], report: dict, folders: list[str]) -> str:

@@ -99,17 +99,27 @@ def read_backbone(folder: Path) -> str | None:
         return None
 
 
-def tune_weight(first: np.ndarray, second: np.ndarray, gold: Sequence[int], steps: int = 21) -> tuple[float, float]:
-    """The weight w of ``first`` (``second`` gets 1 - w) that gives the best macro-F1 on ``gold``; (w, F1)."""
+def weight_curve(first: np.ndarray, second: np.ndarray, gold: Sequence[int], steps: int = 21
+                 ) -> list[tuple[float, float]]:
+    """(w, macro-F1 on ``gold``) of ``w * first + (1 - w) * second`` for w = 0 … 1 in ``steps`` steps."""
     from sklearn.metrics import f1_score
 
-    best = (0.0, -1.0)
+    curve = []
     for w in np.linspace(0.0, 1.0, steps):
         predicted = (w * first + (1 - w) * second).argmax(axis=1)
         f1 = f1_score(gold, predicted, labels=list(range(NUM_LABELS)), average="macro", zero_division=0)
+        curve.append((round(float(w), 4), float(f1)))
+    return curve
+
+
+def tune_weight(first: np.ndarray, second: np.ndarray, gold: Sequence[int], steps: int = 21) -> tuple[float, float]:
+    """The weight w of ``first`` (``second`` gets 1 - w) that gives the best macro-F1 on ``gold``; (w, F1).
+    Ties go to the smaller weight."""
+    best = (0.0, -1.0)
+    for w, f1 in weight_curve(first, second, gold, steps):
         if f1 > best[1] + 1e-9:
-            best = (round(float(w), 4), float(f1))
+            best = (w, f1)
     return best
 
 
-__all__ = ["BACKBONE", "EnsembleModel", "tune_weight"]
+__all__ = ["BACKBONE", "EnsembleModel", "tune_weight", "weight_curve"]
