@@ -252,6 +252,8 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
             + (f", {d.world} processes" if d.world > 1 else ""))
 
         best_f1, best_epoch, best_state, best_metrics, history, stale = -1.0, 0, None, {}, [], 0
+        # frozen weights (e5's 96 M-parameter word-embedding table) never change: not copied with each best epoch
+        frozen = {name for name, p in net.named_parameters() if not p.requires_grad}
         step, loop_start = 0, time.monotonic()
         for epoch in range(1, config.epochs + 1):
             if isinstance(sampler, DistributedSampler):
@@ -288,7 +290,8 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
             if improved:
                 best_f1, best_epoch, stale = metrics["macro_f1"], epoch, 0
                 best_metrics = {"validation": metrics, **extra_metrics}
-                best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()}
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in net.state_dict().items()
+                              if k not in frozen}
             else:
                 stale += 1
             say(f"epoch {epoch}: train loss {loss_sum / max(seen, 1):.4f}, validation accuracy "
@@ -299,7 +302,9 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
                 say(f"no better macro-F1 for {config.patience} epochs: stopping")
                 break
 
-        net.load_state_dict(best_state)
+        missing, unexpected = net.load_state_dict(best_state, strict=False)
+        if set(missing) - frozen or unexpected:
+            raise RuntimeError(f"best-epoch weights do not fit the model: missing {missing}, unexpected {unexpected}")
         net.eval()
         model.metadata.update(
             name=config.name,
