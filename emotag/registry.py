@@ -104,7 +104,7 @@ class Registry:
     def activate(self, model_id: str, loader=None) -> EmotionModel:
         """Make ``model_id`` active (promote or roll back). It is loaded first (``loader(folder)``, default
         ``load_model``): on failure nothing changes."""
-        model = (loader or load_model)(self.path(model_id or self.active_id()))
+        model = (loader or load_model)(self.path(model_id))
         current = self.active_id()
         previous = [current] + [m for m in self.history() if m not in (current, model_id)] if current != model_id \
             else self.history()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emotag.models import BUNDLED_MODEL, ModelLoadError, load_model
+from emotag.models import CLASSICAL_MODEL, ModelLoadError, load_model
 from emotag.models.classical import ClassicalModel
 from emotag.models.onnx_export import OnnxModel
 from emotag.models.serving import folder_digest, load_for_serving
@@ -91,8 +91,7 @@ def test_switched_off_or_failing_export_serves_pytorch(saved, monkeypatch, caplo
 
 
 def test_classical_and_broken_folders_load_as_before(tmp_path, cache):
-    classical_folder = BUNDLED_MODEL.parent / "classical"
-    assert isinstance(load_for_serving(classical_folder), ClassicalModel)
+    assert isinstance(load_for_serving(CLASSICAL_MODEL), ClassicalModel)
     assert not cache.exists()
     with pytest.raises(ModelLoadError):
         load_for_serving(tmp_path / "missing")

@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         argv if argv is not None else sys.argv[1:])
     if merged is not None:
         result.model.metadata["data_fingerprint"] = merged.fingerprint
-        result.model.metadata.setdefault("data", {})["sources"] = merged.summary().get("read")
+        result.model.metadata.setdefault("data", {})["sources"] = dict(merged.read)
     if main_rank:
         from emotag.training import save_atomically
 
@@ -132,7 +132,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.shared_tokenizer:
             result.model.metadata["shared_tokenizer"] = True
         print(f"saved {save_atomically(result.model, args.out)}", flush=True)
-    if main_rank:
         print(json.dumps({"best_epoch": result.best_epoch, "seconds": result.seconds, **result.metrics},
                          ensure_ascii=False), flush=True)
         if args.onnx:
