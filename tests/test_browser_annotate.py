@@ -137,6 +137,9 @@ def test_keyboard_annotation(page, db_server):  # noqa: F811
     for _ in range(len(sentences)):
         page.keyboard.press("j")
     _wait_sentence(page, last.id)
+    # the card's id attribute can land a frame before its text under load: wait for the text too
+    page.wait_for_function("t => document.querySelector('#annotate-card .emo-current')?.innerText.includes(t)",
+                           arg="<b>bold</b>", timeout=15_000)
     assert "<b>bold</b>" in current.inner_text()
     assert page.locator("#annotate-card b:has-text('bold'), #annotate-card script").count() == 0
     assert page.evaluate("typeof window.__pwned") == "undefined"
