@@ -1,9 +1,11 @@
-"""``python -m emotag import|export``: fill the annotation store from files, write it out.
+"""``python -m emotag import|export|stories``: fill the annotation store from files, write it out.
 
     python -m emotag import story.txt book.xlsx --annotator kaist --predict
     python -m emotag import sentences.csv --db postgresql://me@localhost/emotag
     python -m emotag export --format tts --wav 'wavs/{story}_{position:03d}.wav' --speaker 3 -o filelist.txt
     python -m emotag export -o labels.xlsx            # format from the suffix: .xlsx .csv .jsonl .txt (tts)
+    python -m emotag stories load --predict           # the shared stories, with the story label file's labels
+    python -m emotag stories export -o training/data/story_labels.csv
 
 The database is --db, else $EMOTAG_DB_URL, else annotations.db in the current folder. Errors are one line on
 stderr and exit status 2. ``add_subcommands(subparsers)`` registers both on the main parser.
@@ -11,6 +13,7 @@ stderr and exit status 2. ``add_subcommands(subparsers)`` registers both on the 
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
@@ -126,13 +129,67 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+@_guarded
+def cmd_stories(args: argparse.Namespace) -> int:
+    """Shared stories in and out of the store: ``load`` (with the label file's labels), ``export`` (the label file)."""
+    from .. import story_labels as SL
+    from ..stories import read_label_file
+    from ..textio import InputError
+    from . import Store, display_url
+
+    if args.action == "load":
+        rows = []
+        if not args.no_labels:
+            try:
+                rows = read_label_file(args.labels)
+            except OSError as exc:
+                raise InputError(f"{args.labels}: cannot read it ({exc.strerror or exc})") from None
+            except (UnicodeDecodeError, csv.Error) as exc:
+                raise InputError(f"{args.labels}: not a story label file ({exc})") from None
+        store = Store(args.db)
+        try:
+            result = SL.load_stories(store, args.stories, rows, args.story or None)
+            if args.predict:
+                from ..predictor import get_predictor
+                predictor = get_predictor()
+                for story_id in result.story_ids:
+                    store.add_predictions(story_id, predictor=predictor)
+            print(f"loaded {len(result.added)} stories ({result.labels} labels) into {display_url(store.url)}; "
+                  f"{len(result.skipped)} already there" + (f"; {result.stale} labels no longer match their "
+                                                             "sentence and were left out" if result.stale else ""),
+                  file=sys.stderr)
+        finally:
+            store.close()
+        return 0
+    store = Store(args.db, create=False)
+    try:
+        rows = SL.label_rows(store)
+        report = store.agreement() if rows else None
+    finally:
+        store.close()
+    if not rows:
+        raise InputError("the store holds no labels on shared stories (load them first: python -m emotag stories load)")
+    if args.output and args.output != "-":
+        try:
+            SL.write_label_file(rows, args.output)
+        except OSError as exc:
+            raise InputError(f"{args.output}: cannot write it ({exc.strerror or exc})") from None
+    else:
+        sys.stdout.write(SL.label_csv(rows))
+    pairs = "; ".join(f"{p.a} vs {p.b}: {p.items} sentences, Cohen's kappa {p.kappa:.3f}"
+                      for p in report.pairs if p.kappa is not None and p.items)
+    print(f"{len(rows)} labels by {len({r['annotator'] for r in rows})} annotators on "
+          f"{len({r['story'] for r in rows})} stories" + (f"; {pairs}" if pairs else ""), file=sys.stderr)
+    return 0
+
+
 def _db(p: argparse.ArgumentParser) -> None:
     p.add_argument("--db", metavar="URL", help="SQLAlchemy URL or SQLite file (default: $EMOTAG_DB_URL, else "
                    "annotations.db in the current folder)")
 
 
 def add_subcommands(subparsers) -> None:
-    """Register ``import`` and ``export`` on the main parser's subparsers."""
+    """Register ``import``, ``export`` and ``stories`` on the main parser's subparsers."""
     imp = subparsers.add_parser("import", help="add stories to the annotation store (.txt, .xlsx, .csv, .jsonl)",
                                 description="Add stories to the annotation store. All files are imported in "
                                 "one transaction: any error and nothing is added.")
@@ -168,6 +225,24 @@ def add_subcommands(subparsers) -> None:
     exp.add_argument("--missing", choices=("error", "skip"), default="error",
                      help="tts: sentences with no label at all (default: %(default)s)")
     exp.set_defaults(func=cmd_export)
+
+    from ..stories import DEFAULT_STORIES
+    from ..story_labels import DEFAULT_LABEL_FILE
+
+    st = subparsers.add_parser("stories", help="the shared stories in the store: load them (with the label file) "
+                               "to annotate in the app, export the label file", description="load: add the shared "
+                               "stories to the store, in order, with the label file's labels as each annotator's "
+                               "annotations (stories already there are skipped). export: write every annotator's "
+                               "current label on them as the label file (no story text).")
+    st.add_argument("action", choices=("load", "export"))
+    _db(st)
+    st.add_argument("--stories", default=str(DEFAULT_STORIES), help="the story collection (default: %(default)s)")
+    st.add_argument("--labels", default=str(DEFAULT_LABEL_FILE), help="load: the label file (default: %(default)s)")
+    st.add_argument("--no-labels", action="store_true", help="load: the stories only, untagged")
+    st.add_argument("--story", action="append", metavar="FILE", help="load: only this story file (repeatable)")
+    st.add_argument("--predict", action="store_true", help="load: also store the default model's predictions")
+    st.add_argument("-o", "--output", metavar="FILE", help="export: the label file to write (default: stdout)")
+    st.set_defaults(func=cmd_stories)
 
 
 def main(argv: list[str] | None = None) -> int:
