@@ -16,6 +16,9 @@ Sources (each optional; a missing one is skipped with a note in ``merged.notes``
   $EMOTAG_EXTRA_DATA: paths separated by ``os.pathsep``.
 * ``stories``: the hand-tagged story sentences (``training/data/story_labels.csv`` joined with the story
   collection, ``../shared/data/stories``; $EMOTAG_STORY_LABELS, $EMOTAG_STORIES_DIR).
+* ``own stories``: short stories written for this project with a label per sentence
+  (``training/data/own_stories.csv``, the store's CSV import format; $EMOTAG_OWN_STORIES). Hand-tagged story
+  sentences like ``stories``, with the same precedence; their text is in the repository.
 * ``annotations``: the final human label of every annotated sentence in the annotation store ($EMOTAG_DB_URL,
   else annotations.db): adjudicated, else the annotators' majority, else the latest label. Model
   predictions are never training data.
@@ -52,9 +55,11 @@ from .textio import InputError
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_AIHUB = ROOT.parent / "shared" / "data" / "aihub"
 DEFAULT_STORY_LABELS = ROOT / "training" / "data" / "story_labels.csv"
+DEFAULT_OWN_STORIES = ROOT / "training" / "data" / "own_stories.csv"
 SPLITS = ("train", "valid", "story_valid")
 COLUMNS = ("text", "label", "label_id", "source", "split")
-SOURCE_AIHUB, SOURCE_STORIES, SOURCE_STORE = "aihub", "stories", "annotations"
+SOURCE_AIHUB, SOURCE_STORIES, SOURCE_OWN, SOURCE_STORE = "aihub", "stories", "own stories", "annotations"
+STORY_SOURCES = (SOURCE_STORIES, SOURCE_OWN)  # hand-tagged story sentences (not the store's labels)
 # precedence of a source kind: higher wins
 RANK_CORPUS, RANK_STORIES, RANK_STORE = 1, 2, 3
 STORE_RANK = {"adjudicated": 3, "majority": 2, "latest": 1}
@@ -64,6 +69,7 @@ ENV_AIHUB = "EMOTAG_AIHUB_DIR"
 ENV_EXTRA = "EMOTAG_EXTRA_DATA"
 ENV_STORIES = "EMOTAG_STORIES_DIR"
 ENV_STORY_LABELS = "EMOTAG_STORY_LABELS"
+ENV_OWN_STORIES = "EMOTAG_OWN_STORIES"
 ENV_DB = "EMOTAG_DB_URL"
 
 
@@ -82,6 +88,7 @@ class Sources:
     extra_files: list[str] = field(default_factory=list)
     stories_dir: str | None = None
     story_labels: str | None = None
+    own_stories: str | None = None  # labelled CSV of the project's own stories
     db_url: str | None = None  # SQLAlchemy URL or SQLite file of the annotation store
     valid_fraction: float = 0.1
     seed: int = 13
@@ -89,8 +96,8 @@ class Sources:
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Sources":
         """The app's sources: $EMOTAG_AIHUB_DIR, $EMOTAG_EXTRA_DATA, $EMOTAG_STORIES_DIR, $EMOTAG_STORY_LABELS,
-        $EMOTAG_DB_URL (defaults: ../shared/data/aihub, none, ../shared/data/stories, the committed label file,
-        annotations.db)."""
+        $EMOTAG_OWN_STORIES, $EMOTAG_DB_URL (defaults: ../shared/data/aihub, none, ../shared/data/stories, the
+        committed label file, the committed own stories, annotations.db)."""
         environ = os.environ if environ is None else environ
         extra = [p for p in (environ.get(ENV_EXTRA) or "").split(os.pathsep) if p.strip()]
         db = environ.get(ENV_DB)
@@ -102,7 +109,8 @@ class Sources:
             db_url = resolve_url(db or None)
         values = dict(aihub_dir=_env_path(environ, ENV_AIHUB, DEFAULT_AIHUB), extra_files=extra,
                       stories_dir=_env_path(environ, ENV_STORIES, DEFAULT_STORIES),
-                      story_labels=_env_path(environ, ENV_STORY_LABELS, DEFAULT_STORY_LABELS), db_url=db_url)
+                      story_labels=_env_path(environ, ENV_STORY_LABELS, DEFAULT_STORY_LABELS),
+                      own_stories=_env_path(environ, ENV_OWN_STORIES, DEFAULT_OWN_STORIES), db_url=db_url)
         values.update(overrides)
         return cls(**values)
 
@@ -133,7 +141,7 @@ class MergedData:
         valid = self.part("valid")
         return {"validation": valid,
                 "aihub_validation": valid[valid["source"] == SOURCE_AIHUB],
-                "story_sentences_validation": valid[valid["source"] == SOURCE_STORIES],
+                "story_sentences_validation": valid[valid["source"].isin(STORY_SOURCES)],
                 "story_validation": self.part("story_valid")}
 
     @property
@@ -390,6 +398,16 @@ def build_merged(sources: Sources | None = None, cache_dir: str | Path | None = 
             notes.append(f"stories: the story collection {folder} is not here")
         else:
             take(SOURCE_STORIES, read_story_rows(label_file, folder, cache_dir), f"{label_file.name} + {folder}")
+    if sources.own_stories:
+        path = Path(sources.own_stories)
+        if not path.is_file():
+            notes.append(f"{SOURCE_OWN}: no file {path}")
+        else:
+            try:
+                found = [{**r, "source": SOURCE_OWN, "rank": RANK_STORIES} for r in read_labelled_file(path)]
+                take(SOURCE_OWN, found, str(path))
+            except (InputError, OSError) as exc:
+                notes.append(f"{SOURCE_OWN}: skipped ({_describe(exc)})")
     if sources.db_url:
         from .store import StoreError, display_url
 
@@ -403,4 +421,4 @@ def build_merged(sources: Sources | None = None, cache_dir: str | Path | None = 
     return MergedData(frame, fingerprint(frame), read, notes, overridden, duplicates, sources)
 
 
-__all__ = ["COLUMNS", "MergedData", "SPLITS", "Sources", "build_merged", "fingerprint", "merge_rows"]
+__all__ = ["COLUMNS", "MergedData", "SPLITS", "STORY_SOURCES", "Sources", "build_merged", "fingerprint", "merge_rows"]

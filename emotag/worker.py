@@ -244,10 +244,10 @@ class Job:
                     message=f"finished: model {model_id} is ready to promote")
 
     def _train_classical(self, train, hp):
-        from .merged import SOURCE_STORE, SOURCE_STORIES
+        from .merged import SOURCE_STORE, STORY_SOURCES
         from .models.classical import ClassicalModel
 
-        weights = [float(hp["story_weight"]) if src in (SOURCE_STORIES, SOURCE_STORE) else 1.0
+        weights = [float(hp["story_weight"]) if src in (*STORY_SOURCES, SOURCE_STORE) else 1.0
                    for src in train["source"]]
         params = {k: v for k, v in hp.items() if k != "story_weight"}
         model = ClassicalModel.train(train["text"].tolist(), train["label_id"].tolist(), sample_weight=weights,

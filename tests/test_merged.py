@@ -239,6 +239,43 @@ def test_sources_from_env(tmp_path):
     defaults = Sources.from_env({})
     assert defaults.aihub_dir == str(M.DEFAULT_AIHUB) and defaults.story_labels == str(M.DEFAULT_STORY_LABELS)
     assert Sources.from_env({"EMOTAG_DB_URL": "none"}).db_url is None
+    assert defaults.own_stories == str(M.DEFAULT_OWN_STORIES)
+    assert Sources.from_env({"EMOTAG_OWN_STORIES": "off"}).own_stories is None
+
+
+def test_own_stories_are_hand_tagged_story_sentences(tmp_path):
+    aihub = write_aihub_csv(tmp_path / "aihub" / "a.csv", [("모두 웃었어요!", "sad"), ("숲속은 조용했어요.", "neutral")]).parent
+    own = tmp_path / "own.csv"
+    own.write_text("story,text,label,annotator\n"
+                   "own-1,모두 웃었어요!,happy,w1\n"  # beats the corpus label: same precedence as story labels
+                   "own-1,토끼가 울었어요.,sad,w1\n"
+                   "own-1,토끼가 울었어요.,sad,w2\n"
+                   "own-1,토끼가 울었어요.,angry,w3\n"  # several writers: their majority
+                   "own-2,\"당장 나가!\" 하고 소리쳤어요.,angry,w1\n", encoding="utf-8")
+    merged = build_merged(Sources(aihub_dir=str(aihub), own_stories=str(own), valid_fraction=0.3))
+    frame = merged.frame.set_index("text")
+    assert frame.loc["모두 웃었어요!", "label"] == "happy" and frame.loc["모두 웃었어요!", "source"] == M.SOURCE_OWN
+    assert frame.loc["토끼가 울었어요.", "label"] == "sad"
+    assert merged.read[M.SOURCE_OWN] == 5 and "own stories: 5 labelled rows" in " | ".join(merged.notes)
+    assert not frame["split"].eq("story_valid").any()  # own stories are never the story validation set
+    valid = merged.held_out()["story_sentences_validation"]
+    assert set(valid["source"]) <= set(M.STORY_SOURCES)
+    missing = build_merged(Sources(aihub_dir=str(aihub), own_stories=str(tmp_path / "none.csv")))
+    assert "own stories: no file" in " | ".join(missing.notes) and M.SOURCE_OWN not in missing.read
+
+
+def test_committed_own_stories_are_whole_labelled_stories():
+    from collections import Counter
+
+    from emotag.labels import LABELS
+    from emotag.store.imports import parse_file
+    from emotag.textio import has_hangul
+
+    stories = parse_file(M.DEFAULT_OWN_STORIES)
+    assert len(stories) >= 20 and all(len(s.sentences) >= 15 for s in stories)
+    labels = Counter(lab for s in stories for sent in s.sentences for lab in sent.labels.values())
+    assert sum(labels.values()) >= 500 and set(labels) == set(LABELS)
+    assert all(has_hangul(sent.text) and len(sent.labels) == 1 for s in stories for sent in s.sentences)
 
 
 def test_joined_stories_are_cached_on_disk(world, tmp_path, monkeypatch):

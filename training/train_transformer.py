@@ -54,7 +54,7 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
                 valid_fraction: float = 0.1):
     """(train, valid, extra held-out sets) from the merged data builder; ``aihub_sample``: keep that many
     AI Hub training rows (seeded), e.g. to adapt an AI Hub model to stories while rehearsing the dialogue."""
-    from emotag.merged import SOURCE_AIHUB, SOURCE_STORIES, Sources, build_merged
+    from emotag.merged import SOURCE_AIHUB, STORY_SOURCES, Sources, build_merged
 
     from emotag.store import resolve_url
 
@@ -66,7 +66,7 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
         aihub = train[train["source"] == SOURCE_AIHUB]
         keep = aihub.sample(n=min(aihub_sample, len(aihub)), random_state=seed).index
         train = train[(train["source"] != SOURCE_AIHUB) | train.index.isin(keep)]
-    stories = train[train["source"] == SOURCE_STORIES]
+    stories = train[train["source"].isin(STORY_SOURCES)]
     train = pd.concat([train] + [stories] * max(0, story_repeat - 1), ignore_index=True)
     extra = merged.held_out()
     valid = extra.pop("validation")
