@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--stories", default=str(DEFAULT_STORIES), help="the shared story collection (skipped if absent)")
     ap.add_argument("--story-labels", default=str(STORY_LABELS))
     ap.add_argument("--story-weight", type=float, default=5.0, help="sample weight of story sentences")
+    ap.add_argument("--own-stories", help="also train on this labelled story CSV (e.g. training/data/own_stories.csv"
+                    ", the project's own stories), at the story weight; default: none (it lowered story F1)")
     for key, value in DEFAULTS.items():
         ap.add_argument(f"--{key.replace('_', '-')}", type=type(value) if value is not None else str, default=value)
     args = ap.parse_args(argv)
@@ -111,6 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         if Path(args.story_labels).is_file() else []
     story_train = [s for s in stories if s["split"] == "train"]
     story_valid = [s for s in stories if s["split"] == "valid"]
+    own = []
+    if args.own_stories:
+        from emotag.store.imports import parse_file
+
+        own = [{"text": sent.text, "label": label, "story": story.title}
+               for story in parse_file(args.own_stories) for sent in story.sentences for label in sent.labels.values()]
+        story_train = story_train + own
     texts = list(train["text"]) + [s["text"] for s in story_train]
     label_ids = list(train["label_id"]) + [LABELS.index(s["label"]) for s in story_train]
     weights = [1.0] * len(train) + [args.story_weight] * len(story_train)
@@ -134,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             "valid_fraction": args.valid_fraction,
             "train_counts": {k: int(train["label"].eq(k).sum()) for k in LABELS},
             "valid_counts": {k: int(valid["label"].eq(k).sum()) for k in LABELS},
-            "stories": {"train": len(story_train), "valid": len(story_valid),
+            "stories": {"train": len(story_train), "valid": len(story_valid), "own": len(own),
                         "train_stories": len({s["story"] for s in story_train}),
                         "valid_stories": len({s["story"] for s in story_valid})},
         },
