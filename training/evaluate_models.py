@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from emotag.labels import LABELS  # noqa: E402
 from emotag.merged import Sources, build_merged  # noqa: E402
-from emotag.metrics import evaluate  # noqa: E402
+from emotag.metrics import bootstrap_interval, evaluate  # noqa: E402
 from emotag.models.serving import load_for_serving  # noqa: E402
 
 
@@ -31,12 +31,21 @@ def held_out_sets():
 
 
 def score(probs: dict, sets: dict) -> dict:
-    return {name: evaluate(frame["label_id"].tolist(), probs[name].argmax(axis=1).tolist())
-            for name, frame in sets.items()}
+    """Figures per held-out set; the story set (a few hundred sentences) also gets its 95 % bootstrap interval."""
+    out = {}
+    for name, frame in sets.items():
+        gold, predicted = frame["label_id"].tolist(), probs[name].argmax(axis=1).tolist()
+        out[name] = evaluate(gold, predicted)
+        if name == "story_validation":
+            out[name]["macro_f1_ci95"] = list(bootstrap_interval(gold, predicted))
+    return out
 
 
 def row(name: str, metrics: dict) -> str:
-    return f"{name}: " + ", ".join(f"{k} macro-F1 {m['macro_f1']:.4f} (acc {m['accuracy']:.4f})"
+    def interval(m: dict) -> str:
+        return f" [95 % {m['macro_f1_ci95'][0]:.3f}-{m['macro_f1_ci95'][1]:.3f}]" if "macro_f1_ci95" in m else ""
+
+    return f"{name}: " + ", ".join(f"{k} macro-F1 {m['macro_f1']:.4f}{interval(m)} (acc {m['accuracy']:.4f})"
                                    for k, m in metrics.items())
 
 
@@ -79,7 +88,8 @@ model that keeps AI Hub validation macro-F1 >= 0.80, without looking at the held
 * AI Hub validation: 10 % of the unique AI Hub sentences (hash split by text, seed 13), n=
   {report['ensemble']['aihub_validation']['n']:,}.
 * Story validation: the whole held-out stories of `emotag.stories.STORY_VALIDATION` (hand-tagged,
-  `training/data/story_labels.csv`), never trained on, n={story['n']:,}; per class:
+  `training/data/story_labels.csv`), never trained on, n={story['n']:,}; 95 % bootstrap interval of its
+  macro-F1 {story['macro_f1_ci95'][0]:.3f}-{story['macro_f1_ci95'][1]:.3f}; per class:
   {', '.join(f'{k} {v:.3f}' for k, v in story['per_class_f1'].items())}.
 * validation: the merged data's valid split (AI Hub + story sentences of training stories); the classical
   member was trained on those story sentences, so its figure there is not a held-out one.
