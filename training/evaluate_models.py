@@ -8,6 +8,12 @@ models the weight of the first is chosen without looking at the held-out stories
 largest weight (steps of 0.1) that keeps AI Hub validation macro-F1 >= X (the first model being the one
 that is better on stories); otherwise the best macro-F1 on ``valid``. ``--ensemble OUT`` writes the
 weighted average to OUT as an "ensemble" model folder with both models inside, and its MODEL_CARD.md.
+
+``--routed OUT`` (two models: a story model, then a dialogue model) instead trains the domain router
+(``emotag.models.routed``: story sentences vs AI Hub lines of the merged training split, never the held-out
+stories), scores the routed model, and writes it to OUT with its MODEL_CARD.md:
+
+    python training/evaluate_models.py /tmp/e5-story emotag/bundled/default --routed OUT --name NAME
 """
 from __future__ import annotations
 
@@ -24,10 +30,24 @@ from emotag.metrics import bootstrap_interval, evaluate  # noqa: E402
 from emotag.models.serving import load_for_serving  # noqa: E402
 
 
-def held_out_sets():
-    sets = build_merged(Sources.from_env(db_url=None)).held_out()
+def merged_data():
+    return build_merged(Sources.from_env(db_url=None))
+
+
+def held_out_sets(merged=None):
+    sets = (merged or merged_data()).held_out()
     del sets["story_sentences_validation"]  # the classical model trains on those: not held out for it
     return sets
+
+
+def train_router(merged):
+    """The domain router, trained on the merged training split: story sentences (1) vs AI Hub lines (0)."""
+    from emotag.merged import SOURCE_AIHUB, STORY_SOURCES
+    from emotag.models.routed import DomainRouter
+
+    train = merged.part("train")
+    train = train[train["source"].isin([SOURCE_AIHUB, *STORY_SOURCES])]
+    return DomainRouter.train(train["text"].tolist(), train["source"].isin(STORY_SOURCES).tolist())
 
 
 def score(probs: dict, sets: dict) -> dict:
@@ -106,6 +126,54 @@ Confusion matrix on the story validation set (rows gold, columns predicted, orde
 """
 
 
+def routed_card(model, report: dict, folders: list[str]) -> str:
+    sets = ("aihub_validation", "story_validation", "validation")
+    head = "| model | " + " | ".join(f"{s.replace('_', ' ')} macro-F1" for s in sets) + " |"
+    rows = [f"| **{model.name}** (this model) | " + " | ".join(f"**{report['routed'][s]['macro_f1']:.3f}**"
+                                                              for s in sets) + " |"]
+    for name, folder in zip(("story", "dialogue"), folders):
+        rows.append(f"| member `{name}` alone ({model.members[name].name}, as served) | "
+                    + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in sets) + " |")
+    story = report["routed"]["story_validation"]
+    shares = report["routed_to_story"]
+    return f"""# {model.name}
+
+Two models mixed per sentence by a domain router (emotag backbone "routed", `emotag/models/routed.py`):
+
+* `members/story`: {model.members['story'].name}, fine-tuned for story narration (see `members/story/MODEL_CARD.md`);
+* `members/dialogue`: {model.members['dialogue'].name}, the dialogue-corpus model (see `members/dialogue/MODEL_CARD.md`);
+* `router.npz`: TF-IDF character 1-3-grams + logistic regression giving each sentence its probability r of
+  being story text; the answer is r x story + (1 - r) x dialogue. Trained on the merged training split (the
+  hand-tagged story sentences and the project's own stories vs the AI Hub lines), never on a held-out set.
+  Share of sentences it sends to the story model (r > 0.5): held-out stories {shares['story_validation']:.1%},
+  AI Hub validation {shares['aihub_validation']:.1%}.
+
+## Figures (as served: transformer members run on their int8 ONNX export)
+
+{head}
+|---|---|---|---|
+{chr(10).join(rows)}
+
+* AI Hub validation: 10 % of the unique AI Hub sentences (hash split by text, seed 13), n=
+  {report['routed']['aihub_validation']['n']:,}.
+* Story validation: the whole held-out stories of `emotag.stories.STORY_VALIDATION` (hand-tagged,
+  `training/data/story_labels.csv`), never trained on, n={story['n']:,}; 95 % bootstrap interval of its
+  macro-F1 {story['macro_f1_ci95'][0]:.3f}-{story['macro_f1_ci95'][1]:.3f}; per class:
+  {', '.join(f'{k} {v:.3f}' for k, v in story['per_class_f1'].items())}.
+* validation: the merged data's valid split (AI Hub + story sentences of training stories + own stories).
+
+Confusion matrix on the story validation set (rows gold, columns predicted, order {', '.join(LABELS)}):
+{chr(10).join('    ' + ' '.join(f'{x:4d}' for x in r) for r in story['confusion'])}
+
+## Reproduce
+
+```
+{model.metadata.get('command', '')}
+```
+(after training the members: see their model cards.)
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", nargs="+", help="model folders")
@@ -113,9 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--name", default="ensemble", help="the ensemble's name")
     ap.add_argument("--names", nargs=2, help="member folder names inside the ensemble")
     ap.add_argument("--min-aihub", type=float, help="choose the first model's weight as described above")
+    ap.add_argument("--routed", help="write the routed model (first: story model, second: dialogue model) here")
     ap.add_argument("--json", help="write all figures here")
     args = ap.parse_args(argv)
-    sets = held_out_sets()
+    if args.routed and (len(args.models) != 2 or args.ensemble):
+        ap.error("--routed takes two models (the story model, then the dialogue model) and no --ensemble")
+    merged = merged_data()
+    sets = held_out_sets(merged)
     models, probs, report = {}, {}, {}
     for folder in args.models:
         model = load_for_serving(folder)
@@ -123,7 +195,26 @@ def main(argv: list[str] | None = None) -> int:
         probs[folder] = {k: model.predict_proba(f["text"].tolist()) for k, f in sets.items()}
         report[folder] = score(probs[folder], sets)
         print(row(f"{folder} ({model.backbone})", report[folder]), flush=True)
-    if len(args.models) == 2:
+    if args.routed:
+        from emotag.models.routed import RoutedModel
+        from emotag.training import save_atomically
+
+        router = train_router(merged)
+        story, dialogue = (models[f] for f in args.models)
+        routed = RoutedModel(story, dialogue, router, {"name": args.name, "command": "python training/"
+                             "evaluate_models.py " + " ".join(argv or sys.argv[1:]),
+                             "members_from": {"story": args.models[0], "dialogue": args.models[1]}})
+        shares = {k: router.story_probability(f["text"].tolist()) for k, f in sets.items()}
+        report["routed"] = score({k: routed.predict_proba(f["text"].tolist()) for k, f in sets.items()}, sets)
+        report["routed_to_story"] = {k: round(float((v > 0.5).mean()), 4) for k, v in shares.items()}
+        print(row("routed", report["routed"]))
+        print("share routed to the story model:", report["routed_to_story"])
+        routed.metadata["metrics"] = report["routed"]
+        routed.metadata["routed_to_story"] = report["routed_to_story"]
+        out = save_atomically(routed, args.routed)
+        (out / "MODEL_CARD.md").write_text(routed_card(routed, report, args.models), encoding="utf-8")
+        print(f"saved {out}")
+    elif len(args.models) == 2:
         from emotag.models.ensemble import EnsembleModel, tune_weight
 
         first, second = args.models

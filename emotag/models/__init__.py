@@ -30,6 +30,7 @@ BACKBONES: dict[str, type[EmotionModel]] = _Backbones({
     "kobert-onnx": "emotag.models.onnx_export:OnnxModel",
     "e5-small": "emotag.models.e5_classifier:E5Model",
     "ensemble": "emotag.models.ensemble:EnsembleModel",
+    "routed": "emotag.models.routed:RoutedModel",
 })
 
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "bundled"
