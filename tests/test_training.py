@@ -162,7 +162,7 @@ def test_training_script_on_the_merged_data(base, tmp_path, monkeypatch, capsys)
     corpus = write_aihub_csv(tmp_path / "aihub" / "tiny.csv",
                              [(t, name) for name, rows in LABELLED.items() for t in rows]).parent
     for key, value in {"EMOTAG_AIHUB_DIR": str(corpus), "EMOTAG_STORIES_DIR": "none",
-                       "EMOTAG_STORY_LABELS": "none", "EMOTAG_EXTRA_DATA": ""}.items():
+                       "EMOTAG_STORY_LABELS": "none", "EMOTAG_OWN_STORIES": "none", "EMOTAG_EXTRA_DATA": ""}.items():
         monkeypatch.setenv(key, value)
     out = tmp_path / "merged-model"
     code = train_transformer.main(["--data", "merged", "--base-model", str(base), "--out", str(out), "--epochs", "2",
@@ -177,3 +177,31 @@ def test_training_script_on_the_merged_data(base, tmp_path, monkeypatch, capsys)
     card = (out / "MODEL_CARD.md").read_text(encoding="utf-8")
     assert "Aihub validation" in card and "--data merged" in card
     assert load_model(out).predict_proba(["토끼는 숲속 작은 집에 살았어요."]).shape == (1, 4)
+
+
+def test_merged_data_for_a_story_model(tmp_path, monkeypatch):
+    """--aihub-sample 0 --valid-on stories: train on the story sentences only, choose the epoch on story ones."""
+    sys.path.insert(0, str(ROOT / "training"))
+    import train_transformer
+
+    from .test_merged import write_aihub_csv
+
+    corpus = write_aihub_csv(tmp_path / "aihub" / "tiny.csv",
+                             [(t, name) for name, rows in LABELLED.items() for t in rows]).parent
+    import csv
+
+    own = tmp_path / "own.csv"
+    with open(own, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["story", "text", "label", "annotator"])
+        writer.writerows([f"own-{i % 3}", f"{t} 그리고 {i}번째 이야기였어요.", name, "w"]
+                         for i, (name, rows) in enumerate(LABELLED.items()) for t in rows)
+    for key, value in {"EMOTAG_AIHUB_DIR": str(corpus), "EMOTAG_STORIES_DIR": "none", "EMOTAG_STORY_LABELS": "none",
+                       "EMOTAG_OWN_STORIES": str(own), "EMOTAG_EXTRA_DATA": ""}.items():
+        monkeypatch.setenv(key, value)
+    train, valid, extra, merged = train_transformer.read_merged(None, 2, aihub_sample=0, valid_fraction=0.25,
+                                                                valid_on="stories")
+    assert set(train["source"]) == {"own stories"} and set(valid["source"]) == {"own stories"}
+    assert len(train) == 2 * len(merged.part("train")[merged.part("train")["source"] == "own stories"])
+    assert set(extra) == {"validation", "aihub_validation", "story_validation"}
+    assert len(extra["validation"]) > len(valid) > 0

@@ -43,6 +43,7 @@ def app_env(tmp: Path) -> dict:
         store.annotate(store.sentences(story.id)[0].id, "mina", "angry")
     return {"EMOTAG_MODELS_DIR": str(tmp / "models"), "EMOTAG_DB_URL": str(tmp / "annotations.db"),
             "EMOTAG_AIHUB_DIR": str(corpus), "EMOTAG_STORIES_DIR": "none", "EMOTAG_STORY_LABELS": "none",
+            "EMOTAG_OWN_STORIES": "none",
             "EMOTAG_EXTRA_DATA": "", "EMOTAG_WORKER_THREADS": "1", "EMOTAG_MODEL": "", "EMOTAG_RUNS_DIR": ""}
 
 

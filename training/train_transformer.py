@@ -51,9 +51,11 @@ def read_data(path: str | Path) -> pd.DataFrame:
 
 
 def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = None, seed: int = 13,
-                valid_fraction: float = 0.1):
+                valid_fraction: float = 0.1, valid_on: str = "all"):
     """(train, valid, extra held-out sets) from the merged data builder; ``aihub_sample``: keep that many
-    AI Hub training rows (seeded), e.g. to adapt an AI Hub model to stories while rehearsing the dialogue."""
+    AI Hub training rows (seeded), e.g. to adapt an AI Hub model to stories while rehearsing the dialogue (0:
+    none, a story model). ``valid_on="stories"``: choose the best epoch on the story sentences of the valid
+    split only (the held-out whole stories stay untouched either way)."""
     from emotag.merged import SOURCE_AIHUB, STORY_SOURCES, Sources, build_merged
 
     from emotag.store import resolve_url
@@ -70,6 +72,9 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
     train = pd.concat([train] + [stories] * max(0, story_repeat - 1), ignore_index=True)
     extra = merged.held_out()
     valid = extra.pop("validation")
+    if valid_on == "stories":
+        extra["validation"] = valid
+        valid = extra.pop("story_sentences_validation")
     return train, valid, extra, merged
 
 
@@ -81,6 +86,9 @@ def parse_args(argv: list[str] | None):
     ap.add_argument("--db", help="with --data merged: also the annotation store (SQLAlchemy URL or SQLite file)")
     ap.add_argument("--story-repeat", type=int, default=1, help="with --data merged: story sentences count N times")
     ap.add_argument("--aihub-sample", type=int, help="with --data merged: train on only N AI Hub rows (seeded)")
+    ap.add_argument("--valid-on", choices=("all", "stories"), default="all",
+                    help="with --data merged: the validation rows that choose the best epoch (stories: only the "
+                    "story sentences of the valid split, for a story model)")
     ap.add_argument("--half", action="store_true", help="save the encoder in float16 (e5-small)")
     ap.add_argument("--shared-tokenizer", action="store_true",
                     help="e5-small: do not write the 17 MB tokenizer; read it from the e5 source at load")
@@ -113,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     extra, merged = None, None
     if args.data == "merged":
         data, valid, extra, merged = read_merged(args.db, args.story_repeat, args.aihub_sample, config.seed,
-                                                 config.valid_fraction)
+                                                 config.valid_fraction, args.valid_on)
     else:
         data = read_data(args.data)
         valid = read_data(args.valid) if args.valid else None
