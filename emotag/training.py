@@ -194,6 +194,8 @@ def train(data: pd.DataFrame, valid: pd.DataFrame | None = None, config: TrainCo
     ``extra_valid``: more held-out sets (name → frame), scored after every epoch and reported beside the
     validation metrics (e.g. ``{"story_validation": ...}``); only ``valid`` chooses the best epoch."""
     config = config or TrainConfig()
+    if extra_valid and "validation" in extra_valid:
+        raise ValueError("extra_valid cannot be named 'validation': that name is the validation set's")
     started = time.monotonic()
     d = _setup_distributed(config.device)
     say = log if (log is not None and d.main) else (lambda _msg: None)

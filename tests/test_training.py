@@ -203,5 +203,13 @@ def test_merged_data_for_a_story_model(tmp_path, monkeypatch):
                                                                 valid_on="stories")
     assert set(train["source"]) == {"own stories"} and set(valid["source"]) == {"own stories"}
     assert len(train) == 2 * len(merged.part("train")[merged.part("train")["source"] == "own stories"])
-    assert set(extra) == {"validation", "aihub_validation", "story_validation"}
-    assert len(extra["validation"]) > len(valid) > 0
+    assert set(extra) == {"merged_validation", "aihub_validation", "story_validation"}
+    assert len(extra["merged_validation"]) > len(valid) > 0
+
+
+def test_an_extra_held_out_set_cannot_take_the_validation_name():
+    from emotag.training import train
+
+    frame = pd.DataFrame({"text": ["가"], "label": ["neutral"], "label_id": [0]})
+    with pytest.raises(ValueError, match="'validation'"):
+        train(frame, frame, extra_valid={"validation": frame})

@@ -73,7 +73,7 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
     extra = merged.held_out()
     valid = extra.pop("validation")
     if valid_on == "stories":
-        extra["validation"] = valid
+        extra["merged_validation"] = valid
         valid = extra.pop("story_sentences_validation")
     return train, valid, extra, merged
 
