@@ -78,41 +78,27 @@ def largest_weight(first, second, gold, minimum: float, fallback: float) -> floa
     return max(passing) if passing else fallback
 
 
-def ensemble_card(model, names: list[str], report: dict, folders: list[str]) -> str:
+def figures_section(model, key: str, report: dict, member_rows: list[str], validation_note: str) -> str:
+    """The figures table, the held-out sets, the story confusion matrix and the command: the part of a model
+    card that ensemble and routed models share. ``key``: the model's entry in ``report``."""
     sets = ("aihub_validation", "story_validation", "validation")
     head = "| model | " + " | ".join(f"{s.replace('_', ' ')} macro-F1" for s in sets) + " |"
-    rows = [f"| **{model.name}** (this model) | " + " | ".join(f"**{report['ensemble'][s]['macro_f1']:.3f}**"
-                                                              for s in sets) + " |"]
-    for name, folder in zip(names, folders):
-        rows.append(f"| member `{name}` alone ({model.members[name].backbone} as served, weight "
-                    f"{model.weights[name]:.2f}) | " + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in sets)
-                    + " |")
-    story = report["ensemble"]["story_validation"]
-    members = "\n".join(f"* `members/{n}`: {model.members[n].metadata.get('name', n)} "
-                        f"(see `members/{n}/MODEL_CARD.md`)" for n in names)
-    return f"""# {model.name}
-
-The weighted average of two models' probabilities (emotag backbone "ensemble"):
-
-{members}
-
-Weights: {', '.join(f'{n} {model.weights[n]:.2f}' for n in names)}, chosen as the largest weight of the first
-model that keeps AI Hub validation macro-F1 >= 0.80, without looking at the held-out stories.
-
-## Figures (as served: transformer members run on their int8 ONNX export)
+    rows = [f"| **{model.name}** (this model) | " + " | ".join(f"**{report[key][s]['macro_f1']:.3f}**"
+                                                              for s in sets) + " |"] + member_rows
+    story = report[key]["story_validation"]
+    return f"""## Figures (as served: transformer members run on their int8 ONNX export)
 
 {head}
 |---|---|---|---|
 {chr(10).join(rows)}
 
 * AI Hub validation: 10 % of the unique AI Hub sentences (hash split by text, seed 13), n=
-  {report['ensemble']['aihub_validation']['n']:,}.
+  {report[key]['aihub_validation']['n']:,}.
 * Story validation: the whole held-out stories of `emotag.stories.STORY_VALIDATION` (hand-tagged,
   `training/data/story_labels.csv`), never trained on, n={story['n']:,}; 95 % bootstrap interval of its
   macro-F1 {story['macro_f1_ci95'][0]:.3f}-{story['macro_f1_ci95'][1]:.3f}; per class:
   {', '.join(f'{k} {v:.3f}' for k, v in story['per_class_f1'].items())}.
-* validation: the merged data's valid split (AI Hub + story sentences of training stories); the classical
-  member was trained on those story sentences, so its figure there is not a held-out one.
+* validation: {validation_note}
 
 Confusion matrix on the story validation set (rows gold, columns predicted, order {', '.join(LABELS)}):
 {chr(10).join('    ' + ' '.join(f'{x:4d}' for x in r) for r in story['confusion'])}
@@ -126,15 +112,32 @@ Confusion matrix on the story validation set (rows gold, columns predicted, orde
 """
 
 
+def ensemble_card(model, names: list[str], report: dict, folders: list[str]) -> str:
+    member_rows = [f"| member `{name}` alone ({model.members[name].backbone} as served, weight "
+                   f"{model.weights[name]:.2f}) | " + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in
+                                                                 ("aihub_validation", "story_validation", "validation"))
+                   + " |" for name, folder in zip(names, folders)]
+    members = "\n".join(f"* `members/{n}`: {model.members[n].metadata.get('name', n)} "
+                        f"(see `members/{n}/MODEL_CARD.md`)" for n in names)
+    return f"""# {model.name}
+
+The weighted average of two models' probabilities (emotag backbone "ensemble"):
+
+{members}
+
+Weights: {', '.join(f'{n} {model.weights[n]:.2f}' for n in names)}, chosen as the largest weight of the first
+model that keeps AI Hub validation macro-F1 >= 0.80, without looking at the held-out stories.
+
+""" + figures_section(model, "ensemble", report, member_rows,
+                      "the merged data's valid split (AI Hub + story sentences of training stories); the classical\n"
+                      "  member was trained on those story sentences, so its figure there is not a held-out one.")
+
+
 def routed_card(model, report: dict, folders: list[str]) -> str:
-    sets = ("aihub_validation", "story_validation", "validation")
-    head = "| model | " + " | ".join(f"{s.replace('_', ' ')} macro-F1" for s in sets) + " |"
-    rows = [f"| **{model.name}** (this model) | " + " | ".join(f"**{report['routed'][s]['macro_f1']:.3f}**"
-                                                              for s in sets) + " |"]
-    for name, folder in zip(("story", "dialogue"), folders):
-        rows.append(f"| member `{name}` alone ({model.members[name].name}, as served) | "
-                    + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in sets) + " |")
-    story = report["routed"]["story_validation"]
+    member_rows = [f"| member `{name}` alone ({model.members[name].name}, as served) | "
+                   + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in
+                                ("aihub_validation", "story_validation", "validation")) + " |"
+                   for name, folder in zip(("story", "dialogue"), folders)]
     shares = report["routed_to_story"]
     return f"""# {model.name}
 
@@ -148,30 +151,8 @@ Two models mixed per sentence by a domain router (emotag backbone "routed", `emo
   Share of sentences it sends to the story model (r > 0.5): held-out stories {shares['story_validation']:.1%},
   AI Hub validation {shares['aihub_validation']:.1%}.
 
-## Figures (as served: transformer members run on their int8 ONNX export)
-
-{head}
-|---|---|---|---|
-{chr(10).join(rows)}
-
-* AI Hub validation: 10 % of the unique AI Hub sentences (hash split by text, seed 13), n=
-  {report['routed']['aihub_validation']['n']:,}.
-* Story validation: the whole held-out stories of `emotag.stories.STORY_VALIDATION` (hand-tagged,
-  `training/data/story_labels.csv`), never trained on, n={story['n']:,}; 95 % bootstrap interval of its
-  macro-F1 {story['macro_f1_ci95'][0]:.3f}-{story['macro_f1_ci95'][1]:.3f}; per class:
-  {', '.join(f'{k} {v:.3f}' for k, v in story['per_class_f1'].items())}.
-* validation: the merged data's valid split (AI Hub + story sentences of training stories + own stories).
-
-Confusion matrix on the story validation set (rows gold, columns predicted, order {', '.join(LABELS)}):
-{chr(10).join('    ' + ' '.join(f'{x:4d}' for x in r) for r in story['confusion'])}
-
-## Reproduce
-
-```
-{model.metadata.get('command', '')}
-```
-(after training the members: see their model cards.)
-"""
+""" + figures_section(model, "routed", report, member_rows,
+                      "the merged data's valid split (AI Hub + story sentences of training stories + own stories).")
 
 
 def main(argv: list[str] | None = None) -> int:
