@@ -31,3 +31,10 @@ def tiny_classical(folder=None) -> ClassicalModel:
     if folder is not None:
         model.save(folder)
     return model
+
+
+def contrasting_classical_pair() -> tuple[ClassicalModel, ClassicalModel]:
+    """Two tiny classical models that disagree on purpose (the second learns every label shifted by one): members
+    for the ensemble and routed backbones' tests."""
+    texts, ids = labelled()
+    return ClassicalModel.train(texts, ids), ClassicalModel.train(texts, [(i + 1) % 4 for i in ids])

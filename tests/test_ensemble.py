@@ -7,19 +7,17 @@ import numpy as np
 import pytest
 
 from emotag.models import ModelLoadError, load_model
-from emotag.models.classical import ClassicalModel
 from emotag.models.ensemble import EnsembleModel, tune_weight
+
+from .helpers import contrasting_classical_pair
 
 TEXTS = ["정말 기뻐요!", "너무 슬퍼서 울었어요.", "화가 나서 소리쳤어요.", "학교에 갔어요.",
          "행복하게 웃었어요.", "눈물이 났어요.", "왜 그랬어! 화나!", "밥을 먹었어요."]
-IDS = [1, 2, 3, 0, 1, 2, 3, 0]
 
 
 @pytest.fixture(scope="module")
 def members():
-    a = ClassicalModel.train(TEXTS, IDS)
-    b = ClassicalModel.train(TEXTS, [(i + 1) % 4 for i in IDS])  # a deliberately different model
-    return a, b
+    return contrasting_classical_pair()
 
 
 def test_probabilities_are_the_weighted_average(members):

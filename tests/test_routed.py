@@ -8,17 +8,15 @@ import pytest
 
 from emotag.models import ModelLoadError, load_model
 from emotag.models.base import EmotionModel
-from emotag.models.classical import ClassicalModel
 from emotag.models.routed import SKIP, DomainRouter, RoutedModel
+
+from .helpers import contrasting_classical_pair
 
 STORY = ["옛날 옛적에 산골 마을에 나무꾼이 살았습니다.", "토끼는 깡충깡충 숲으로 뛰어갔어요.",
          "할머니는 손자를 꼭 안아 주었답니다.", "그날 밤 하늘에는 별이 가득했어요.",
          "여우는 꾀를 내어 까마귀를 속였습니다.", "아이들은 손뼉을 치며 웃었어요."]
 DIALOGUE = ["아 진짜 오늘 회사에서 짜증 나는 일 있었거든", "너 요즘 왜 그렇게 연락이 없어", "나 시험 떨어졌어 어떡하지",
             "오늘 점심 뭐 먹을래 나 배고파", "그 사람 때문에 완전 열받았잖아", "주말에 영화 보러 갈래"]
-TEXTS = ["정말 기뻐요!", "너무 슬퍼서 울었어요.", "화가 나서 소리쳤어요.", "학교에 갔어요.",
-         "행복하게 웃었어요.", "눈물이 났어요.", "왜 그랬어! 화나!", "밥을 먹었어요."]
-IDS = [1, 2, 3, 0, 1, 2, 3, 0]
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +26,7 @@ def router():
 
 @pytest.fixture(scope="module")
 def members():
-    story = ClassicalModel.train(TEXTS, IDS)
-    dialogue = ClassicalModel.train(TEXTS, [(i + 1) % 4 for i in IDS])  # a deliberately different model
-    return story, dialogue
+    return contrasting_classical_pair()
 
 
 class Recording(EmotionModel):
