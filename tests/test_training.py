@@ -202,9 +202,38 @@ def test_merged_data_for_a_story_model(tmp_path, monkeypatch):
     train, valid, extra, merged = train_transformer.read_merged(None, 2, aihub_sample=0, valid_fraction=0.25,
                                                                 valid_on="stories")
     assert set(train["source"]) == {"own stories"} and set(valid["source"]) == {"own stories"}
-    assert len(train) == 2 * len(merged.part("train")[merged.part("train")["source"] == "own stories"])
+    # --story-repeat counts the hand-tagged shared stories again, never the own stories
+    assert len(train) == len(merged.part("train")[merged.part("train")["source"] == "own stories"])
     assert set(extra) == {"merged_validation", "aihub_validation", "story_validation"}
     assert len(extra["merged_validation"]) > len(valid) > 0
+
+
+def test_story_repeat_counts_the_hand_tagged_stories_again(monkeypatch):
+    sys.path.insert(0, str(ROOT / "training"))
+    import train_transformer
+
+    import emotag.merged
+
+    rows = pd.DataFrame({"text": ["대화", "이야기", "우리 이야기", "검증"], "label": ["sad", "happy", "angry", "neutral"],
+                         "label_id": [2, 1, 3, 0], "source": ["aihub", "stories", "own stories", "stories"],
+                         "split": ["train", "train", "train", "valid"]})
+
+    class Merged:
+        notes: list = []
+
+        def part(self, split):
+            return rows[rows["split"] == split]
+
+        def held_out(self):
+            valid = self.part("valid")
+            return {"validation": valid, "aihub_validation": valid[valid["source"] == "aihub"],
+                    "story_sentences_validation": valid, "story_validation": valid.iloc[:0]}
+
+    monkeypatch.setattr(emotag.merged, "build_merged", lambda sources: Merged())
+    train, *_ = train_transformer.read_merged(None, 3)
+    assert sorted(train["text"]) == ["대화", "우리 이야기", "이야기", "이야기", "이야기"]
+    train, *_ = train_transformer.read_merged(None, 3, aihub_sample=0)
+    assert sorted(train["text"]) == ["우리 이야기", "이야기", "이야기", "이야기"]
 
 
 def test_an_extra_held_out_set_cannot_take_the_validation_name():

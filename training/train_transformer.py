@@ -56,7 +56,7 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
     AI Hub training rows (seeded), e.g. to adapt an AI Hub model to stories while rehearsing the dialogue (0:
     none, a story model). ``valid_on="stories"``: choose the best epoch on the story sentences of the valid
     split only (the held-out whole stories stay untouched either way)."""
-    from emotag.merged import SOURCE_AIHUB, STORY_SOURCES, Sources, build_merged
+    from emotag.merged import SOURCE_AIHUB, SOURCE_STORIES, Sources, build_merged
 
     from emotag.store import resolve_url
 
@@ -68,8 +68,8 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
         aihub = train[train["source"] == SOURCE_AIHUB]
         keep = aihub.sample(n=min(aihub_sample, len(aihub)), random_state=seed).index
         train = train[(train["source"] != SOURCE_AIHUB) | train.index.isin(keep)]
-    stories = train[train["source"].isin(STORY_SOURCES)]
-    train = pd.concat([train] + [stories] * max(0, story_repeat - 1), ignore_index=True)
+    tagged = train[train["source"] == SOURCE_STORIES]  # the hand-tagged published stories (own stories count once)
+    train = pd.concat([train] + [tagged] * max(0, story_repeat - 1), ignore_index=True)
     extra = merged.held_out()
     valid = extra.pop("validation")
     if valid_on == "stories":
@@ -84,7 +84,8 @@ def parse_args(argv: list[str] | None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="AI Hub folder, a text,label CSV, or 'merged'")
     ap.add_argument("--db", help="with --data merged: also the annotation store (SQLAlchemy URL or SQLite file)")
-    ap.add_argument("--story-repeat", type=int, default=1, help="with --data merged: story sentences count N times")
+    ap.add_argument("--story-repeat", type=int, default=1, help="with --data merged: the hand-tagged shared-story sentences count N times "
+                    "(the own stories once)")
     ap.add_argument("--aihub-sample", type=int, help="with --data merged: train on only N AI Hub rows (seeded)")
     ap.add_argument("--valid-on", choices=("all", "stories"), default="all",
                     help="with --data merged: the validation rows that choose the best epoch (stories: only the "
