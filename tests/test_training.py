@@ -234,6 +234,8 @@ def test_story_repeat_counts_the_hand_tagged_stories_again(monkeypatch):
     assert sorted(train["text"]) == ["대화", "우리 이야기", "이야기", "이야기", "이야기"]
     train, *_ = train_transformer.read_merged(None, 3, aihub_sample=0)
     assert sorted(train["text"]) == ["우리 이야기", "이야기", "이야기", "이야기"]
+    *_, valid, extra, _ = train_transformer.read_merged(None, 1, valid_on="stories")
+    assert valid["text"].tolist() == extra["tagged_story_sentences_validation"]["text"].tolist() == ["검증"]
 
 
 def test_an_extra_held_out_set_cannot_take_the_validation_name():

@@ -55,7 +55,8 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
     """(train, valid, extra held-out sets) from the merged data builder; ``aihub_sample``: keep that many
     AI Hub training rows (seeded), e.g. to adapt an AI Hub model to stories while rehearsing the dialogue (0:
     none, a story model). ``valid_on="stories"``: choose the best epoch on the story sentences of the valid
-    split only (the held-out whole stories stay untouched either way)."""
+    split only (the held-out whole stories stay untouched either way), and also report its hand-tagged
+    published-story part."""
     from emotag.merged import SOURCE_AIHUB, SOURCE_STORIES, Sources, build_merged
 
     from emotag.store import resolve_url
@@ -75,6 +76,9 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
     if valid_on == "stories":
         extra["merged_validation"] = valid
         valid = extra.pop("story_sentences_validation")
+        tagged = valid[valid["source"] == SOURCE_STORIES]
+        if len(tagged):  # the published stories' sentences alone: the own stories are easier
+            extra["tagged_story_sentences_validation"] = tagged
     return train, valid, extra, merged
 
 
