@@ -11,7 +11,7 @@ import pytest
 from emotag.models import CLASSICAL_MODEL, ModelLoadError, load_model
 from emotag.models.classical import ClassicalModel
 from emotag.models.onnx_export import OnnxModel
-from emotag.models.serving import folder_digest, load_for_serving
+from emotag.models.serving import EXPORT_VERSION, folder_digest, load_for_serving
 from emotag.models.transformer import TransformerModel
 
 from .tiny_bert import EXTRA, _few_threads, base, labelled, train_tiny  # noqa: F401  (module fixtures)
@@ -36,6 +36,7 @@ def test_transformer_is_served_by_int8_onnx_and_agrees_with_pytorch(saved, cache
     served = load_for_serving(saved)
     assert isinstance(served, OnnxModel) and served.served_file.name == "model.int8.onnx"
     assert served.served_file.parent.parent == cache
+    assert served.served_file.parent.name.endswith(f"-v{EXPORT_VERSION}")  # a changed export gets a new entry
     assert not (served.served_file.parent / "model.onnx").exists()  # only the served graph is kept
     texts, ids = labelled()
     assert (served.predict_proba(texts).argmax(axis=1) == np.array(ids)).mean() >= 0.9

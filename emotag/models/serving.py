@@ -3,8 +3,9 @@
     model = load_for_serving(folder)   # what the predictor, the CLI and the app serve
 
 A "kobert" or "e5-small" folder is exported once to ONNX with int8 weights (``emotag.models.onnx_export``,
-with its parity check) into ``$EMOTAG_CACHE/onnx/<digest>`` (default ``~/.cache/emotag/onnx``), keyed by a
-digest of the folder's files, so a changed model gets a new export and a second start reuses the first one.
+with its parity check) into ``$EMOTAG_CACHE/onnx/<digest>-v<EXPORT_VERSION>`` (default ``~/.cache/emotag/onnx``),
+keyed by a digest of the folder's files, so a changed model or export gets a new export and a second start
+reuses the first one.
 That is 3-6x faster on CPUs than PyTorch. Any failure (no onnxruntime, an export that does not match PyTorch,
 a full disk) falls back to the PyTorch model with a warning: serving never fails because of the speed-up.
 ``EMOTAG_ONNX=0`` turns it off; other backbones load as they are.
@@ -24,6 +25,9 @@ log = logging.getLogger(__name__)
 
 ENV_ONNX = "EMOTAG_ONNX"
 ACCELERATED = ("kobert", "e5-small")
+# Part of the cache key, so a changed export makes a new one. 2: int8 weights with reduce_range (7 bits), which
+# avoids onnxruntime's u8s8 saturation on x86 CPUs without VNNI (seen on an AVX2-only AMD EPYC).
+EXPORT_VERSION = 2
 
 
 def onnx_cache_root() -> Path:
@@ -49,7 +53,7 @@ def load_for_serving(folder: str | Path) -> EmotionModel:
     """``load_model(folder)``, served through a cached int8 ONNX export for KoBERT and e5-small models."""
     folder = Path(folder)
     accelerate = onnx_enabled() and read_metadata(folder).get("backbone") in ACCELERATED
-    target = onnx_cache_root() / folder_digest(folder)[:32] if accelerate else None
+    target = onnx_cache_root() / f"{folder_digest(folder)[:32]}-v{EXPORT_VERSION}" if accelerate else None
     if target is not None and (target / METADATA_FILE).is_file():
         from .onnx_export import OnnxModel
 
@@ -82,4 +86,4 @@ def _export(model, folder: Path, target: Path) -> EmotionModel:
     return _served(OnnxModel.load(exported, quantized=True), folder)
 
 
-__all__ = ["ENV_ONNX", "folder_digest", "load_for_serving", "onnx_cache_root", "onnx_enabled"]
+__all__ = ["ENV_ONNX", "EXPORT_VERSION", "folder_digest", "load_for_serving", "onnx_cache_root", "onnx_enabled"]
