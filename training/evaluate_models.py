@@ -78,13 +78,15 @@ def largest_weight(first, second, gold, minimum: float, fallback: float) -> floa
     return max(passing) if passing else fallback
 
 
+CARD_SETS = ("aihub_validation", "story_validation", "validation")  # the columns of a model card's figures
+
+
 def figures_section(model, key: str, report: dict, member_rows: list[str], validation_note: str) -> str:
     """The figures table, the held-out sets, the story confusion matrix and the command: the part of a model
     card that ensemble and routed models share. ``key``: the model's entry in ``report``."""
-    sets = ("aihub_validation", "story_validation", "validation")
-    head = "| model | " + " | ".join(f"{s.replace('_', ' ')} macro-F1" for s in sets) + " |"
+    head = "| model | " + " | ".join(f"{s.replace('_', ' ')} macro-F1" for s in CARD_SETS) + " |"
     rows = [f"| **{model.name}** (this model) | " + " | ".join(f"**{report[key][s]['macro_f1']:.3f}**"
-                                                              for s in sets) + " |"] + member_rows
+                                                              for s in CARD_SETS) + " |"] + member_rows
     story = report[key]["story_validation"]
     return f"""## Figures (as served: transformer members run on their int8 ONNX export)
 
@@ -114,9 +116,9 @@ Confusion matrix on the story validation set (rows gold, columns predicted, orde
 
 def ensemble_card(model, names: list[str], report: dict, folders: list[str]) -> str:
     member_rows = [f"| member `{name}` alone ({model.members[name].backbone} as served, weight "
-                   f"{model.weights[name]:.2f}) | " + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in
-                                                                 ("aihub_validation", "story_validation", "validation"))
-                   + " |" for name, folder in zip(names, folders)]
+                   f"{model.weights[name]:.2f}) | "
+                   + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in CARD_SETS) + " |"
+                   for name, folder in zip(names, folders)]
     members = "\n".join(f"* `members/{n}`: {model.members[n].metadata.get('name', n)} "
                         f"(see `members/{n}/MODEL_CARD.md`)" for n in names)
     return f"""# {model.name}
@@ -135,8 +137,7 @@ model that keeps AI Hub validation macro-F1 >= 0.80, without looking at the held
 
 def routed_card(model, report: dict, folders: list[str]) -> str:
     member_rows = [f"| member `{name}` alone ({model.members[name].name}, as served) | "
-                   + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in
-                                ("aihub_validation", "story_validation", "validation")) + " |"
+                   + " | ".join(f"{report[folder][s]['macro_f1']:.3f}" for s in CARD_SETS) + " |"
                    for name, folder in zip(("story", "dialogue"), folders)]
     shares = report["routed_to_story"]
     return f"""# {model.name}

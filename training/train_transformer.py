@@ -76,9 +76,9 @@ def read_merged(db: str | None, story_repeat: int, aihub_sample: int | None = No
     if valid_on == "stories":
         extra["merged_validation"] = valid
         valid = extra.pop("story_sentences_validation")
-        tagged = valid[valid["source"] == SOURCE_STORIES]
-        if len(tagged):  # the published stories' sentences alone: the own stories are easier
-            extra["tagged_story_sentences_validation"] = tagged
+        published = valid[valid["source"] == SOURCE_STORIES]
+        if len(published):  # the published stories' sentences alone: the own stories are easier
+            extra["tagged_story_sentences_validation"] = published
     return train, valid, extra, merged
 
 
@@ -88,8 +88,8 @@ def parse_args(argv: list[str] | None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", required=True, help="AI Hub folder, a text,label CSV, or 'merged'")
     ap.add_argument("--db", help="with --data merged: also the annotation store (SQLAlchemy URL or SQLite file)")
-    ap.add_argument("--story-repeat", type=int, default=1, help="with --data merged: the hand-tagged shared-story sentences count N times "
-                    "(the own stories once)")
+    ap.add_argument("--story-repeat", type=int, default=1,
+                    help="with --data merged: the hand-tagged shared-story sentences count N times (own stories once)")
     ap.add_argument("--aihub-sample", type=int, help="with --data merged: train on only N AI Hub rows (seeded)")
     ap.add_argument("--valid-on", choices=("all", "stories"), default="all",
                     help="with --data merged: the validation rows that choose the best epoch (stories: only the "

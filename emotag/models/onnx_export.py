@@ -193,6 +193,11 @@ def export_onnx(model, out: str | Path, quantize: bool = True, opset: int = DEFA
         shutil.rmtree(work, ignore_errors=True)
 
 
+# The export's version, part of the serving cache key (``emotag.models.serving``): bump it when an export
+# changes, so cached exports are made again. 2: int8 weights with reduce_range (see ``_quantize``).
+EXPORT_VERSION = 2
+
+
 def _quantize(fp32: Path, int8: Path) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.quantization.shape_inference import quant_pre_process

@@ -20,14 +20,12 @@ from pathlib import Path
 
 from . import load_model
 from .base import METADATA_FILE, EmotionModel, ModelLoadError, cache_root, read_metadata
+from .onnx_export import EXPORT_VERSION
 
 log = logging.getLogger(__name__)
 
 ENV_ONNX = "EMOTAG_ONNX"
 ACCELERATED = ("kobert", "e5-small")
-# Part of the cache key, so a changed export makes a new one. 2: int8 weights with reduce_range (7 bits), which
-# avoids onnxruntime's u8s8 saturation on x86 CPUs without VNNI (seen on an AVX2-only AMD EPYC).
-EXPORT_VERSION = 2
 
 
 def onnx_cache_root() -> Path:
